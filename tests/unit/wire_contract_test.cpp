@@ -1,0 +1,184 @@
+// Pins the kubelet device plugin API v1beta1 as the kubelet speaks it (KUBELET_FACTS §1):
+// package, services, methods, and every message's fields by number, type and label. A
+// change to proto/deviceplugin.proto that a real kubelet would not understand fails here.
+#include <google/protobuf/descriptor.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "proto/deviceplugin.pb.h"
+
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::FileDescriptor;
+
+struct Field {
+  int number;
+  FieldDescriptor::Type type;
+  bool repeated;
+  std::string messageType = "";  // full name, for message fields
+};
+
+using Type = FieldDescriptor::Type;
+constexpr auto kString = FieldDescriptor::TYPE_STRING;
+constexpr auto kBool = FieldDescriptor::TYPE_BOOL;
+constexpr auto kInt64 = FieldDescriptor::TYPE_INT64;
+constexpr auto kInt32 = FieldDescriptor::TYPE_INT32;
+constexpr auto kMessage = FieldDescriptor::TYPE_MESSAGE;
+
+// message → field name → field. Map fields are listed as what they are on the wire: a
+// repeated entry message with key = 1 and value = 2.
+const std::map<std::string, std::map<std::string, Field>> kMessages = {
+    {"DevicePluginOptions",
+     {{"pre_start_required", {1, kBool, false}},
+      {"get_preferred_allocation_available", {2, kBool, false}}}},
+    {"RegisterRequest",
+     {{"version", {1, kString, false}},
+      {"endpoint", {2, kString, false}},
+      {"resource_name", {3, kString, false}},
+      {"options", {4, kMessage, false, "v1beta1.DevicePluginOptions"}}}},
+    {"Empty", {}},
+    {"ListAndWatchResponse", {{"devices", {1, kMessage, true, "v1beta1.Device"}}}},
+    {"TopologyInfo", {{"nodes", {1, kMessage, true, "v1beta1.NUMANode"}}}},
+    {"NUMANode", {{"ID", {1, kInt64, false}}}},
+    {"Device",
+     {{"ID", {1, kString, false}},
+      {"health", {2, kString, false}},
+      {"topology", {3, kMessage, false, "v1beta1.TopologyInfo"}}}},
+    {"PreStartContainerRequest", {{"devices_ids", {1, kString, true}}}},
+    {"PreStartContainerResponse", {}},
+    {"PreferredAllocationRequest",
+     {{"container_requests", {1, kMessage, true, "v1beta1.ContainerPreferredAllocationRequest"}}}},
+    {"ContainerPreferredAllocationRequest",
+     {{"available_deviceIDs", {1, kString, true}},
+      {"must_include_deviceIDs", {2, kString, true}},
+      {"allocation_size", {3, kInt32, false}}}},
+    {"PreferredAllocationResponse",
+     {{"container_responses",
+       {1, kMessage, true, "v1beta1.ContainerPreferredAllocationResponse"}}}},
+    {"ContainerPreferredAllocationResponse", {{"deviceIDs", {1, kString, true}}}},
+    {"AllocateRequest",
+     {{"container_requests", {1, kMessage, true, "v1beta1.ContainerAllocateRequest"}}}},
+    {"ContainerAllocateRequest", {{"devices_ids", {1, kString, true}}}},
+    {"CDIDevice", {{"name", {1, kString, false}}}},
+    {"AllocateResponse",
+     {{"container_responses", {1, kMessage, true, "v1beta1.ContainerAllocateResponse"}}}},
+    {"ContainerAllocateResponse",
+     {{"envs", {1, kMessage, true, "v1beta1.ContainerAllocateResponse.EnvsEntry"}},
+      {"mounts", {2, kMessage, true, "v1beta1.Mount"}},
+      {"devices", {3, kMessage, true, "v1beta1.DeviceSpec"}},
+      {"annotations", {4, kMessage, true, "v1beta1.ContainerAllocateResponse.AnnotationsEntry"}},
+      {"cdi_devices", {5, kMessage, true, "v1beta1.CDIDevice"}}}},
+    {"Mount",
+     {{"container_path", {1, kString, false}},
+      {"host_path", {2, kString, false}},
+      {"read_only", {3, kBool, false}}}},
+    {"DeviceSpec",
+     {{"container_path", {1, kString, false}},
+      {"host_path", {2, kString, false}},
+      {"permissions", {3, kString, false}}}},
+};
+
+const FileDescriptor* file() { return v1beta1::Device::descriptor()->file(); }
+
+TEST(WireContract, PackageIsV1beta1SoRpcPathsMatchTheKubelets) {
+  EXPECT_EQ(file()->package(), "v1beta1");
+  EXPECT_EQ(file()->syntax(), FileDescriptor::SYNTAX_PROTO3);
+}
+
+TEST(WireContract, EveryMessageHasExactlyTheKubeletsFields) {
+  std::set<std::string> declared;
+  for (int i = 0; i < file()->message_type_count(); ++i) {
+    declared.insert(file()->message_type(i)->name());
+  }
+  std::set<std::string> expected;
+  for (const auto& [name, fields] : kMessages) expected.insert(name);
+  EXPECT_EQ(declared, expected);
+
+  for (const auto& [name, fields] : kMessages) {
+    const Descriptor* message = file()->FindMessageTypeByName(name);
+    ASSERT_NE(message, nullptr) << name;
+    EXPECT_EQ(message->field_count(), static_cast<int>(fields.size())) << name;
+    for (const auto& [fieldName, want] : fields) {
+      const FieldDescriptor* field = message->FindFieldByName(fieldName);
+      ASSERT_NE(field, nullptr) << name << "." << fieldName;
+      EXPECT_EQ(field->number(), want.number) << name << "." << fieldName;
+      EXPECT_EQ(field->type(), want.type) << name << "." << fieldName;
+      EXPECT_EQ(field->is_repeated(), want.repeated) << name << "." << fieldName;
+      if (want.type == kMessage) {
+        EXPECT_EQ(field->message_type()->full_name(), want.messageType) << name << "." << fieldName;
+      }
+    }
+  }
+}
+
+TEST(WireContract, MapFieldsAreStringToStringEntries) {
+  const Descriptor* response = v1beta1::ContainerAllocateResponse::descriptor();
+  for (const char* name : {"envs", "annotations"}) {
+    const FieldDescriptor* field = response->FindFieldByName(name);
+    ASSERT_NE(field, nullptr);
+    ASSERT_TRUE(field->is_map()) << name;
+    const Descriptor* entry = field->message_type();
+    EXPECT_EQ(entry->FindFieldByNumber(1)->type(), kString) << name;
+    EXPECT_EQ(entry->FindFieldByNumber(2)->type(), kString) << name;
+  }
+}
+
+struct Method {
+  std::string input;
+  std::string output;
+  bool serverStreaming;
+};
+
+TEST(WireContract, ServicesAndMethods) {
+  const std::map<std::string, std::map<std::string, Method>> services = {
+      {"Registration", {{"Register", {"RegisterRequest", "Empty", false}}}},
+      {"DevicePlugin",
+       {{"GetDevicePluginOptions", {"Empty", "DevicePluginOptions", false}},
+        {"ListAndWatch", {"Empty", "ListAndWatchResponse", true}},
+        {"GetPreferredAllocation",
+         {"PreferredAllocationRequest", "PreferredAllocationResponse", false}},
+        {"Allocate", {"AllocateRequest", "AllocateResponse", false}},
+        {"PreStartContainer", {"PreStartContainerRequest", "PreStartContainerResponse", false}}}},
+  };
+  ASSERT_EQ(file()->service_count(), 2);
+  for (const auto& [serviceName, methods] : services) {
+    const auto* service = file()->FindServiceByName(serviceName);
+    ASSERT_NE(service, nullptr) << serviceName;
+    EXPECT_EQ(service->method_count(), static_cast<int>(methods.size())) << serviceName;
+    for (const auto& [methodName, want] : methods) {
+      const auto* method = service->FindMethodByName(methodName);
+      ASSERT_NE(method, nullptr) << methodName;
+      EXPECT_EQ(method->full_name(), "v1beta1." + serviceName + "." + methodName);
+      EXPECT_EQ(method->input_type()->name(), want.input) << methodName;
+      EXPECT_EQ(method->output_type()->name(), want.output) << methodName;
+      EXPECT_EQ(method->server_streaming(), want.serverStreaming) << methodName;
+      EXPECT_FALSE(method->client_streaming()) << methodName;
+    }
+  }
+}
+
+// The same contract seen as bytes: tags are (field number << 3) | wire type.
+TEST(WireContract, EncodesAsTheKubeletExpects) {
+  v1beta1::Device device;
+  device.set_id("a");
+  device.set_health("Healthy");
+  device.mutable_topology()->add_nodes()->set_id(1);
+  const std::string expected("\x0a\x01" "a"
+                             "\x12\x07" "Healthy"
+                             "\x1a\x04" "\x0a\x02\x08\x01",
+                             18);
+  EXPECT_EQ(device.SerializeAsString(), expected);
+
+  v1beta1::Mount mount;
+  mount.set_container_path("/c");
+  mount.set_host_path("/h");
+  mount.set_read_only(true);
+  EXPECT_EQ(mount.SerializeAsString(), std::string("\x0a\x02/c\x12\x02/h\x18\x01", 10));
+}
+
+}  // namespace
