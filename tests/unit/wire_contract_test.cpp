@@ -168,10 +168,14 @@ TEST(WireContract, EncodesAsTheKubeletExpects) {
   device.set_id("a");
   device.set_health("Healthy");
   device.mutable_topology()->add_nodes()->set_id(1);
-  const std::string expected("\x0a\x01" "a"
-                             "\x12\x07" "Healthy"
-                             "\x1a\x04" "\x0a\x02\x08\x01",
-                             18);
+  const std::string expected(
+      "\x0a\x01"
+      "a"
+      "\x12\x07"
+      "Healthy"
+      "\x1a\x04"
+      "\x0a\x02\x08\x01",
+      18);
   EXPECT_EQ(device.SerializeAsString(), expected);
 
   v1beta1::Mount mount;

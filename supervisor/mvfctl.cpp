@@ -1,0 +1,281 @@
+// mvfctl: the command-line client. `kubelet` runs the kubelet stand-in; `devices` and
+// `allocate` talk to one worker's socket directly, for debugging a worker on a node.
+#include <google/protobuf/util/json_util.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <iostream>
+#include <mutex>
+
+#include "proto/deviceplugin.grpc.pb.h"
+#include "supervisor/kubelet_stand_in.h"
+#include "workers/core/options.h"
+#include "workers/core/signals.h"
+#include "workers/core/version.h"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 64;  // sysexits EX_USAGE
+constexpr const char* kDefaultKubeletDir = "/var/lib/kubelet/device-plugins";
+
+const char* kUsage = R"(Usage: mvfctl <command> [options]
+
+Commands:
+  kubelet --dir DIR              run a kubelet stand-in on DIR/kubelet.sock; prints
+                                 registrations and capacity like `kubectl describe node`.
+                                 SIGHUP restarts it the way a kubelet restarts.
+  devices WORKER|--socket PATH   list the devices a worker advertises (its first
+                                 ListAndWatch message); --watch keeps printing updates
+  allocate WORKER|--socket PATH IDS...
+                                 call Allocate: each IDS argument (comma-separated IDs)
+                                 is one container request; prints the response as JSON
+  --version                      print the version
+
+WORKER is x11, udma, vfio, igpu or usb: its socket in --kubelet-dir
+(default /var/lib/kubelet/device-plugins). Run `mvfctl <command> --help` for options.
+)";
+
+std::mutex outputMu;
+void say(const std::string& line) {
+  std::lock_guard lock(outputMu);
+  std::cout << line << std::endl;
+}
+
+// Parses a command's options; returns the exit code to stop with, or nullopt to go on.
+std::optional<int> parse(const std::vector<std::string>& args, po::options_description& options,
+                         const po::positional_options_description& positional,
+                         po::variables_map& values, const std::string& command) {
+  options.add_options()("help", "print this help");
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
+    po::notify(values);
+  } catch (const po::error& e) {
+    std::cerr << "mvfctl " << command << ": " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (values.count("help")) {
+    std::cout << "Usage: mvfctl " << command << " [options]\n" << options;
+    return kExitOk;
+  }
+  return std::nullopt;
+}
+
+int runKubelet(const std::vector<std::string>& args) {
+  po::options_description options("kubelet options");
+  options.add_options()("dir", po::value<std::string>()->required(), "the plugin dir")(
+      "grace-period", po::value<std::string>()->default_value("5m"),
+      "how long a disconnected resource keeps its capacity");
+  po::variables_map values;
+  if (auto code = parse(args, options, {}, values, "kubelet")) return *code;
+  auto grace = mvf::core::parseDuration(values["grace-period"].as<std::string>());
+  if (!grace) {
+    std::cerr << "mvfctl kubelet: invalid --grace-period, expected e.g. 30s or 5m\n";
+    return kExitUsage;
+  }
+
+  // SIGHUP restarts the stand-in; SIGINT and SIGTERM end it.
+  mvf::core::UniqueFd signals =
+      mvf::core::blockedSignalFd({SIGINT, SIGTERM, SIGHUP}, /*nonBlocking=*/false);
+  std::string lastTable;
+  mvf::kubelet::KubeletStandIn* standInPtr = nullptr;
+  mvf::kubelet::KubeletStandIn::Options standInOptions;
+  standInOptions.gracePeriod = *grace;
+  standInOptions.onEvent = [&](const std::string& event) {
+    say("[kubelet] " + event);
+    if (standInPtr == nullptr) return;
+    std::string table = standInPtr->describeNode();
+    std::lock_guard lock(outputMu);
+    if (table != lastTable && !standInPtr->node().empty()) {
+      lastTable = table;
+      std::cout << table << std::flush;
+    }
+  };
+  mvf::kubelet::KubeletStandIn standIn(values["dir"].as<std::string>(), standInOptions);
+  standInPtr = &standIn;
+  if (std::string error = standIn.start(); !error.empty()) {
+    std::cerr << "mvfctl kubelet: " << error << "\n";
+    return kExitFailure;
+  }
+  signalfd_siginfo info{};
+  while (::read(signals.get(), &info, sizeof(info)) == sizeof(info)) {
+    if (info.ssi_signo != SIGHUP) break;
+    say("[kubelet] SIGHUP: restarting like a kubelet restart");
+    if (std::string error = standIn.restart(); !error.empty()) {
+      std::cerr << "mvfctl kubelet: " << error << "\n";
+      return kExitFailure;
+    }
+  }
+  standIn.stop();
+  return kExitOk;
+}
+
+struct Target {
+  std::string socket;
+};
+
+void addTargetOptions(po::options_description& options) {
+  options.add_options()("worker", po::value<std::string>(), "x11, udma, vfio, igpu or usb")(
+      "socket", po::value<std::string>(), "a plugin socket path, instead of WORKER")(
+      "kubelet-dir", po::value<std::string>()->default_value(kDefaultKubeletDir),
+      "where WORKER's socket is");
+}
+
+std::optional<Target> target(const po::variables_map& values, const std::string& command) {
+  if (values.count("socket")) return Target{values["socket"].as<std::string>()};
+  if (!values.count("worker")) {
+    std::cerr << "mvfctl " << command << ": name a WORKER or give --socket\n";
+    return std::nullopt;
+  }
+  return Target{values["kubelet-dir"].as<std::string>() + "/" + values["worker"].as<std::string>() +
+                ".sock"};
+}
+
+std::unique_ptr<v1beta1::DevicePlugin::Stub> connect(const Target& target) {
+  return v1beta1::DevicePlugin::NewStub(
+      grpc::CreateChannel("unix://" + target.socket, grpc::InsecureChannelCredentials()));
+}
+
+std::string failure(const std::string& what, const Target& target, const grpc::Status& status) {
+  return what + " on " + target.socket + " failed: " + std::to_string(status.error_code()) + " " +
+         status.error_message();
+}
+
+void printDevices(const v1beta1::ListAndWatchResponse& list, bool all) {
+  int healthy = 0;
+  for (const auto& device : list.devices()) healthy += device.health() == "Healthy";
+  say(std::to_string(list.devices_size()) + " devices, " + std::to_string(healthy) + " healthy");
+  constexpr int kShown = 10;
+  for (int i = 0; i < list.devices_size(); ++i) {
+    if (!all && i == kShown) {
+      say("… " + std::to_string(list.devices_size() - kShown) + " more (--all lists them)");
+      break;
+    }
+    const auto& device = list.devices(i);
+    std::string numa;
+    for (const auto& node : device.topology().nodes()) numa += " numa=" + std::to_string(node.id());
+    say("  " + device.id() + "  " + device.health() + numa);
+  }
+}
+
+int runDevices(const std::vector<std::string>& args) {
+  po::options_description options("devices options");
+  addTargetOptions(options);
+  options.add_options()("all", "list every device")("watch", "keep printing updates");
+  po::positional_options_description positional;
+  positional.add("worker", 1);
+  po::variables_map values;
+  if (auto code = parse(args, options, positional, values, "devices")) return *code;
+  auto where = target(values, "devices");
+  if (!where) return kExitUsage;
+
+  auto stub = connect(*where);
+  grpc::ClientContext optionsContext;
+  optionsContext.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1beta1::DevicePluginOptions pluginOptions;
+  grpc::Status status =
+      stub->GetDevicePluginOptions(&optionsContext, v1beta1::Empty(), &pluginOptions);
+  if (!status.ok()) {
+    std::cerr << "mvfctl: " << failure("GetDevicePluginOptions", *where, status) << "\n";
+    return kExitFailure;
+  }
+  say(std::string("options: pre_start_required=") +
+      (pluginOptions.pre_start_required() ? "true" : "false") +
+      " get_preferred_allocation_available=" +
+      (pluginOptions.get_preferred_allocation_available() ? "true" : "false"));
+
+  bool watch = values.count("watch") > 0;
+  grpc::ClientContext context;
+  if (!watch) context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto reader = stub->ListAndWatch(&context, v1beta1::Empty());
+  v1beta1::ListAndWatchResponse list;
+  bool any = false;
+  while (reader->Read(&list)) {
+    any = true;
+    printDevices(list, values.count("all") > 0);
+    if (!watch) {
+      context.TryCancel();
+      break;
+    }
+  }
+  status = reader->Finish();
+  if (!any) {
+    std::cerr << "mvfctl: " << failure("ListAndWatch", *where, status) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int runAllocate(const std::vector<std::string>& args) {
+  po::options_description options("allocate options");
+  addTargetOptions(options);
+  options.add_options()("ids", po::value<std::vector<std::string>>(),
+                        "one container request per argument: comma-separated device IDs");
+  po::positional_options_description positional;
+  positional.add("worker", 1).add("ids", -1);
+  po::variables_map values;
+  // With --socket, every positional argument is a container request.
+  if (std::find_if(args.begin(), args.end(), [](const std::string& a) {
+        return a == "--socket" || a.rfind("--socket=", 0) == 0;
+      }) != args.end()) {
+    positional = po::positional_options_description();
+    positional.add("ids", -1);
+  }
+  if (auto code = parse(args, options, positional, values, "allocate")) return *code;
+  auto where = target(values, "allocate");
+  if (!where) return kExitUsage;
+
+  v1beta1::AllocateRequest request;
+  if (values.count("ids")) {
+    for (const auto& group : values["ids"].as<std::vector<std::string>>()) {
+      auto* container = request.add_container_requests();
+      size_t start = 0;
+      while (start <= group.size()) {
+        size_t comma = std::min(group.find(',', start), group.size());
+        if (comma > start) container->add_devices_ids(group.substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1beta1::AllocateResponse response;
+  grpc::Status status = connect(*where)->Allocate(&context, request, &response);
+  if (!status.ok()) {
+    std::cerr << "mvfctl: " << failure("Allocate", *where, status) << "\n";
+    return kExitFailure;
+  }
+  std::string json;
+  google::protobuf::util::JsonPrintOptions print;
+  print.add_whitespace = true;
+  (void)google::protobuf::util::MessageToJsonString(response, &json, print);
+  std::cout << json;
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    std::cout << kUsage;
+    return args.empty() ? kExitUsage : kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::cout << "mvfctl " << mvf::core::kVersion << "\n";
+    return kExitOk;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  if (command == "kubelet") return runKubelet(args);
+  if (command == "devices") return runDevices(args);
+  if (command == "allocate") return runAllocate(args);
+  std::cerr << "mvfctl: unknown command '" << command << "'\n" << kUsage;
+  return kExitUsage;
+}

@@ -1,0 +1,325 @@
+// The real mvf-worker-udma binary against the kubelet stand-in, over real unix sockets,
+// on a fake node in a temp dir.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "supervisor/kubelet_stand_in.h"
+#include "tests/fakes/fake_node.h"
+#include "tests/integration/worker_process.h"
+#include "workers/core/unique_fd.h"
+
+namespace mvf::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using kubelet::KubeletStandIn;
+using kubelet::Node;
+using ::testing::HasSubstr;
+
+constexpr const char* kResource = "intel.com/udma";
+// Safety nets only: every wait ends as soon as its event arrives.
+constexpr auto kTimeout = 10s;
+
+bool fileExists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// true when `healthy` of `total` devices are advertised over a live stream.
+auto advertises(int64_t total, int64_t healthy) {
+  return [=](const Node& node) {
+    auto it = node.find(kResource);
+    return it != node.end() && !it->second.stopped && it->second.capacity() == total &&
+           it->second.healthy() == healthy;
+  };
+}
+
+class UdmaWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build /dev/udmabuf";
+    ASSERT_EQ(node_.mkdirs("/dev"), "");
+  }
+
+  std::unique_ptr<WorkerProcess> startWorker(std::vector<std::string> extra = {}) {
+    auto args = nodeArgs(node_);
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<WorkerProcess>(
+        MVF_WORKER_UDMA, args, node_.dir() + "/worker" + std::to_string(++workers_) + ".log");
+  }
+
+  // The usual start: /dev/udmabuf present, the kubelet up, the worker registered.
+  std::unique_ptr<WorkerProcess> startRegistered() {
+    EXPECT_EQ(node_.charDevice("/dev/udmabuf"), "");
+    EXPECT_EQ(kubelet_.start(), "");
+    auto worker = startWorker();
+    EXPECT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+    return worker;
+  }
+
+  v1beta1::AllocateResponse allocate(std::vector<std::vector<std::string>> containers,
+                                     grpc::Status* status) {
+    v1beta1::AllocateRequest request;
+    for (const auto& ids : containers) {
+      auto* container = request.add_container_requests();
+      for (const auto& id : ids) container->add_devices_ids(id);
+    }
+    v1beta1::AllocateResponse response;
+    *status = kubelet_.allocate(kResource, request, &response);
+    return response;
+  }
+
+  std::string socketPath() const { return node_.kubeletDir() + "/udma.sock"; }
+
+  FakeNode node_;
+  KubeletStandIn kubelet_{node_.kubeletDir()};
+  int workers_ = 0;
+};
+
+TEST_F(UdmaWorkerTest, RegistersIntelUdmaOnUdmaSockWithAThousandHealthyDevices) {
+  auto worker = startRegistered();
+  ASSERT_FALSE(HasFailure());
+  auto state = kubelet_.resource(kResource);
+  EXPECT_EQ(state->endpoint, "udma.sock");
+  EXPECT_EQ(state->registrations, 1);
+  EXPECT_EQ(state->devices.front().id(), "udma-0");
+  EXPECT_FALSE(state->options.get_preferred_allocation_available());
+  EXPECT_THAT(kubelet_.describeNode(), HasSubstr("intel.com/udma:  1k"));
+}
+
+TEST_F(UdmaWorkerTest, AdvertisesAThousandUnhealthyDevicesWhenTheNodeIsMissing) {
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker();
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
+}
+
+TEST_F(UdmaWorkerTest, SharedCountSetsTheNumberOfIds) {
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker({"--shared-count", "7"});
+  ASSERT_TRUE(kubelet_.waitFor(advertises(7, 7), kTimeout)) << worker->log();
+}
+
+TEST_F(UdmaWorkerTest, CreatingAndRemovingTheNodeFlipsHealth) {
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker();
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
+
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+
+  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
+
+  // Something that is not a character device is not udmabuf.
+  ASSERT_EQ(node_.file("/dev/udmabuf"), "");
+  ASSERT_EQ(node_.charDevice("/dev/other"), "");  // an unrelated event, answered with no update
+  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_EQ(node_.symlink("/dev/udmabuf", "other"), "");
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf2"), "");
+  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+  // Only real changes were sent: the list at start, healthy, unhealthy, healthy again.
+  EXPECT_EQ(kubelet_.resource(kResource)->updates, 4) << worker->log();
+}
+
+TEST_F(UdmaWorkerTest, AllocateAnswersEachContainerRequestInOrder) {
+  auto worker = startRegistered();
+  ASSERT_FALSE(HasFailure());
+  grpc::Status status;
+  auto response = allocate({{"udma-0"}, {"udma-1", "udma-2"}, {"udma-999"}}, &status);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.container_responses_size(), 3);
+  for (const auto& container : response.container_responses()) {
+    ASSERT_EQ(container.devices_size(), 1);
+    EXPECT_EQ(container.devices(0).host_path(), "/dev/udmabuf");
+    EXPECT_EQ(container.devices(0).container_path(), "/dev/udmabuf");
+    EXPECT_EQ(container.devices(0).permissions(), "rw");
+    EXPECT_EQ(container.mounts_size(), 0);
+    EXPECT_EQ(container.envs_size(), 0);
+  }
+  EXPECT_THAT(worker->log(), HasSubstr("ids=udma-1,udma-2"));
+}
+
+TEST_F(UdmaWorkerTest, AllocateRefusesAnUnknownIdWithInvalidArgumentNamingIt) {
+  auto worker = startRegistered();
+  ASSERT_FALSE(HasFailure());
+  grpc::Status status;
+  allocate({{"udma-0"}, {"udma-1000"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("udma-1000"));
+}
+
+TEST_F(UdmaWorkerTest, AllocateFailsWithFailedPreconditionWhenTheNodeVanished) {
+  auto worker = startRegistered();
+  ASSERT_FALSE(HasFailure());
+  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
+  grpc::Status status;
+  allocate({{"udma-0"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("/dev/udmabuf does not exist"));
+}
+
+TEST_F(UdmaWorkerTest, ReRegistersOnceAfterEveryKubeletRestartWithoutLeaking) {
+  auto worker = startRegistered();
+  ASSERT_FALSE(HasFailure());
+  // Exactly one registration per restart: a second one would end the first stream and
+  // leave the resource unhealthy in between.
+  auto restartAndAwait = [&](int registrations) {
+    return kubelet_.restart().empty() &&
+           kubelet_.waitFor(
+               [&](const Node& node) {
+                 return advertises(1000, 1000)(node) &&
+                        node.at(kResource).registrations == registrations;
+               },
+               kTimeout);
+  };
+  // gRPC grows its thread pools on demand up to a bound (here ~14 threads, whatever the
+  // number of restarts), so warm up with 50 restarts first, then measure 50 more.
+  for (int i = 2; i <= 51; ++i) ASSERT_TRUE(restartAndAwait(i)) << worker->log();
+  int fds = worker->openFds();
+  int threads = worker->threads();
+  for (int i = 52; i <= 101; ++i) ASSERT_TRUE(restartAndAwait(i)) << worker->log();
+  // A leak of one fd or thread per restart would show as +50 and never go away; gRPC
+  // closes old connections a moment after the new ones exist, so let them settle.
+  auto settled = [](auto measure, int limit) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (measure() > limit && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(10ms);
+    }
+    return measure();
+  };
+  EXPECT_LE(settled([&] { return worker->openFds(); }, fds), fds);
+  // Under CPU contention the pools may still add a few threads on their way to the bound.
+  EXPECT_LE(settled([&] { return worker->threads(); }, threads + 8), threads + 8);
+  EXPECT_EQ(kubelet_.resource(kResource)->registrations, 101);
+}
+
+TEST_F(UdmaWorkerTest, WaitsForAnAbsentKubeletAndRegistersWhenItComes) {
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  std::filesystem::create_directories(node_.kubeletDir());
+  auto worker = startWorker();
+  ASSERT_TRUE(worker->awaitEvent("ready", kTimeout)) << worker->log();
+  // Serving, no kubelet yet: the worker retries in the background and stays up.
+  EXPECT_TRUE(fileExists(socketPath()));
+  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+  EXPECT_TRUE(worker->awaitEvent("registered", kTimeout));
+}
+
+TEST_F(UdmaWorkerTest, WaitsForAMissingPluginDir) {
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  auto worker = startWorker();
+  EXPECT_FALSE(worker->wait(200ms).has_value()) << "the worker must not exit for a missing dir";
+  ASSERT_EQ(kubelet_.start(), "");  // creates the dir
+  ASSERT_TRUE(worker->awaitEvent("ready", kTimeout)) << worker->log();
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+}
+
+TEST_F(UdmaWorkerTest, SigtermRemovesTheSocketAndExitsZero) {
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker();
+  ASSERT_TRUE(worker->awaitEvent("registered", kTimeout)) << worker->log();
+  ASSERT_TRUE(fileExists(socketPath()));
+  auto start = std::chrono::steady_clock::now();
+  worker->signal(SIGTERM);
+  auto status = worker->wait(kTimeout);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  ASSERT_TRUE(WIFEXITED(*status)) << worker->log();
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  EXPECT_FALSE(fileExists(socketPath()));
+  EXPECT_TRUE(fileExists(node_.kubeletDir() + "/kubelet.sock")) << "only our own socket goes";
+}
+
+TEST_F(UdmaWorkerTest, ASecondInstanceRefusesToStartAndLeavesTheFirstServing) {
+  auto first = startRegistered();
+  ASSERT_FALSE(HasFailure());
+
+  auto second = startWorker();
+  auto status = second->wait(kTimeout);
+  ASSERT_TRUE(status.has_value()) << second->log();
+  ASSERT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 1);
+  EXPECT_THAT(second->log(), HasSubstr("held by another running instance"));
+
+  // The first one was not disturbed: same registration, same stream, still allocating.
+  auto state = kubelet_.resource(kResource);
+  EXPECT_EQ(state->registrations, 1);
+  EXPECT_EQ(state->streamsEnded, 0);
+  grpc::Status allocated;
+  allocate({{"udma-5"}}, &allocated);
+  EXPECT_TRUE(allocated.ok()) << allocated.error_message();
+}
+
+TEST_F(UdmaWorkerTest, AnInstanceWithAnotherLockNeverStealsALiveSocket) {
+  ASSERT_EQ(kubelet_.start(), "");
+  auto first = startWorker();
+  ASSERT_TRUE(first->awaitEvent("registered", kTimeout)) << first->log();
+
+  // Another run dir, so no lock protects the socket: only the liveness check does.
+  auto args = nodeArgs(node_);
+  *(std::find(args.begin(), args.end(), "--run-dir") + 1) = node_.dir() + "/run2";
+  WorkerProcess second(MVF_WORKER_UDMA, args, node_.dir() + "/second.log");
+  ASSERT_TRUE(second.awaitLog("served by another process", kTimeout)) << second.log();
+  EXPECT_FALSE(second.wait(100ms).has_value()) << "it waits for the socket, it does not exit";
+  EXPECT_EQ(kubelet_.resource(kResource)->registrations, 1);
+  EXPECT_EQ(kubelet_.resource(kResource)->streamsEnded, 0);
+  EXPECT_TRUE(fileExists(socketPath()));
+}
+
+TEST_F(UdmaWorkerTest, ReplacesAStaleSocketFileThatNobodyAnswers) {
+  ASSERT_EQ(kubelet_.start(), "");
+  {
+    // Bound and closed, as a crashed worker leaves it: the file stays, nobody listens.
+    core::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strcpy(addr.sun_path, socketPath().c_str());
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  }
+  ASSERT_TRUE(fileExists(socketPath()));
+  auto worker = startWorker();
+  ASSERT_TRUE(worker->awaitEvent("registered", kTimeout)) << worker->log();
+}
+
+TEST_F(UdmaWorkerTest, NotifiesReadyDevicesRegisteredAndHeartbeats) {
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker();
+  ASSERT_TRUE(worker->awaitEvent("devices", kTimeout));
+  ASSERT_TRUE(worker->awaitEvent("ready", kTimeout));
+  ASSERT_TRUE(worker->awaitEvent("registered", kTimeout));
+  ASSERT_TRUE(worker->awaitEvent("heartbeat", kTimeout));
+  ASSERT_EQ(kubelet_.restart(), "");
+  ASSERT_TRUE(worker->awaitEvent("unregistered", kTimeout));
+  ASSERT_TRUE(worker->awaitEvent("registered", kTimeout));
+}
+
+TEST_F(UdmaWorkerTest, FallsBackToPollingWhenAskedAndStillSeesChanges) {
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker({"--watch", "poll", "--poll-interval", "50ms"});
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+  ASSERT_EQ(kubelet_.restart(), "");
+  ASSERT_TRUE(kubelet_.waitFor(
+      [](const Node& node) {
+        return advertises(1000, 1000)(node) && node.at(kResource).registrations == 2;
+      },
+      kTimeout))
+      << worker->log();
+}
+
+}  // namespace
+}  // namespace mvf::testing

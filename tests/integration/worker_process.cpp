@@ -1,0 +1,158 @@
+#include "tests/integration/worker_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace mvf::testing {
+
+using Clock = std::chrono::steady_clock;
+
+WorkerProcess::WorkerProcess(const std::string& binary, const std::vector<std::string>& args,
+                             const std::string& logPath, bool notify)
+    : logPath_(logPath) {
+  int pipeFds[2] = {-1, -1};
+  std::vector<std::string> argv = {binary};
+  argv.insert(argv.end(), args.begin(), args.end());
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  if (notify) {
+    if (::pipe2(pipeFds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
+    posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 3);
+    argv.push_back("--notify-fd");
+    argv.push_back("3");
+  }
+  std::vector<char*> raw;
+  for (auto& arg : argv) raw.push_back(arg.data());
+  raw.push_back(nullptr);
+  int error = ::posix_spawn(&pid_, binary.c_str(), &actions, nullptr, raw.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (notify) {
+    ::close(pipeFds[1]);
+    events_fd_.reset(pipeFds[0]);
+  }
+  if (error != 0) throw std::runtime_error("posix_spawn " + binary + ": " + std::strerror(error));
+  pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (!reaped_ && pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+bool WorkerProcess::awaitEvent(const std::string& event, std::chrono::milliseconds timeout) {
+  const std::string wanted = "\"event\":\"" + event + "\"";
+  auto deadline = Clock::now() + timeout;
+  size_t checked = 0;  // events_ holds only what no earlier await consumed
+  while (true) {
+    for (; checked < events_.size(); ++checked) {
+      if (events_[checked].find(wanted) != std::string::npos) {
+        // Consume up to the match, so the next await looks for a newer event.
+        events_.erase(events_.begin(), events_.begin() + static_cast<long>(checked) + 1);
+        return true;
+      }
+    }
+    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0 || !events_fd_) return false;
+    pollfd pfd{events_fd_.get(), POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left)) <= 0) continue;
+    char chunk[4096];
+    ssize_t n = ::read(events_fd_.get(), chunk, sizeof(chunk));
+    if (n <= 0) {
+      events_fd_.reset();
+      continue;
+    }
+    buffer_.append(chunk, static_cast<size_t>(n));
+    size_t newline;
+    while ((newline = buffer_.find('\n')) != std::string::npos) {
+      events_.push_back(buffer_.substr(0, newline));
+      buffer_.erase(0, newline + 1);
+    }
+  }
+}
+
+void WorkerProcess::signal(int sig) const { ::kill(pid_, sig); }
+
+std::optional<int> WorkerProcess::wait(std::chrono::milliseconds timeout) {
+  if (reaped_) return std::nullopt;
+  pollfd pfd{pidfd_.get(), POLLIN, 0};
+  if (::poll(&pfd, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+  int status = 0;
+  if (::waitpid(pid_, &status, 0) != pid_) return std::nullopt;
+  reaped_ = true;
+  return status;
+}
+
+std::string WorkerProcess::log() const {
+  std::ifstream in(logPath_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool WorkerProcess::awaitLog(const std::string& text, std::chrono::milliseconds timeout) const {
+  // Log lines carry no event to block on; re-read the file until the line is there.
+  auto deadline = Clock::now() + timeout;
+  while (log().find(text) == std::string::npos) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+int WorkerProcess::openFds() const {
+  int count = 0;
+  std::error_code ec;
+  for ([[maybe_unused]] const auto& entry :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/fd", ec)) {
+    ++count;
+  }
+  return count;
+}
+
+int WorkerProcess::threads() const {
+  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+std::vector<std::string> nodeArgs(const FakeNode& node) {
+  return {"--kubelet-dir",
+          node.kubeletDir(),
+          "--host-root",
+          node.root(),
+          "--run-dir",
+          node.runDir(),
+          "--register-backoff",
+          "10ms",
+          "--register-backoff-max",
+          "200ms",
+          "--heartbeat-interval",
+          "100ms",
+          "--log-level",
+          "debug"};
+}
+
+}  // namespace mvf::testing

@@ -1,0 +1,57 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/fakes/fake_node.h"
+#include "workers/core/unique_fd.h"
+
+namespace mvf::testing {
+
+// A worker binary run as a child process, the way the supervisor runs it: stderr goes to
+// a log file, and worker events arrive on a notify pipe (fd 3, --notify-fd 3), which is
+// what tests await instead of sleeping.
+class WorkerProcess {
+ public:
+  WorkerProcess(const std::string& binary, const std::vector<std::string>& args,
+                const std::string& logPath, bool notify = true);
+  ~WorkerProcess();  // SIGKILL and reap, if it still runs
+  WorkerProcess(const WorkerProcess&) = delete;
+  WorkerProcess& operator=(const WorkerProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+
+  // Reads events until one named `event` ("ready", "registered", …) arrives. False on
+  // timeout or when the pipe closed first.
+  bool awaitEvent(const std::string& event, std::chrono::milliseconds timeout);
+  // Every event line read so far.
+  const std::vector<std::string>& events() const { return events_; }
+
+  void signal(int sig) const;
+  // The wait status once it exited, or nullopt if it still ran after `timeout`.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+
+  std::string log() const;
+  // Waits until the log contains `text`; false after `timeout`.
+  bool awaitLog(const std::string& text, std::chrono::milliseconds timeout) const;
+  int openFds() const;
+  int threads() const;
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  core::UniqueFd pidfd_;
+  core::UniqueFd events_fd_;
+  std::string logPath_;
+  std::string buffer_;
+  std::vector<std::string> events_;
+};
+
+// The common flags that point a worker at a fake node, with fast timers.
+std::vector<std::string> nodeArgs(const FakeNode& node);
+
+}  // namespace mvf::testing

@@ -1,0 +1,79 @@
+// Host paths resolve as the host would resolve them, and never outside the host root.
+#include "workers/core/host_fs.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/fakes/fake_node.h"
+
+namespace mvf::core {
+namespace {
+
+using testing::FakeNode;
+
+TEST(HostFs, ResolvesRelativeAndAbsoluteSymlinksInsideTheRoot) {
+  FakeNode node;
+  ASSERT_EQ(node.mkdirs("/sys/devices/pci0000:00/0000:00:02.0/drm/card1"), "");
+  ASSERT_EQ(node.symlink("/sys/class/drm/card1", "../../devices/pci0000:00/0000:00:02.0/drm/card1"),
+            "");
+  ASSERT_EQ(
+      node.symlink("/sys/bus/pci/devices/0000:00:02.0", "/sys/devices/pci0000:00/0000:00:02.0"),
+      "");
+  HostFs host(node.root());
+  EXPECT_EQ(host.resolve("/sys/class/drm/card1", true),
+            "/sys/devices/pci0000:00/0000:00:02.0/drm/card1");
+  EXPECT_EQ(host.resolve("/sys/class/drm/card1/../..", true),
+            "/sys/devices/pci0000:00/0000:00:02.0");
+  // An absolute target starts again at the host root, not at ours.
+  EXPECT_EQ(host.resolve("/sys/bus/pci/devices/0000:00:02.0/drm", true),
+            "/sys/devices/pci0000:00/0000:00:02.0/drm");
+  EXPECT_EQ(host.resolve("/sys/class/drm/card1", false), "/sys/class/drm/card1");
+}
+
+TEST(HostFs, DotDotNeverClimbsAboveTheRoot) {
+  FakeNode node;
+  ASSERT_EQ(node.symlink("/dev/escape", "../../../../../../etc/passwd"), "");
+  HostFs host(node.root());
+  EXPECT_EQ(host.resolve("/dev/escape", true), "/etc/passwd");
+  EXPECT_EQ(host.lstat("/dev/escape/..").type, FileType::kMissing);
+  EXPECT_EQ(host.local("/etc/passwd"), node.root() + "/etc/passwd");
+}
+
+TEST(HostFs, ASymlinkLoopIsUnreadableNotAHang) {
+  FakeNode node;
+  ASSERT_EQ(node.symlink("/dev/a", "b"), "");
+  ASSERT_EQ(node.symlink("/dev/b", "a"), "");
+  HostFs host(node.root());
+  EXPECT_EQ(host.resolve("/dev/a", true), std::nullopt);
+  EXPECT_EQ(host.lstat("/dev/a/x").type, FileType::kUnreadable);
+}
+
+TEST(HostFs, LstatTellsFileTypesWithoutFollowingTheLastLink) {
+  FakeNode node;
+  ASSERT_EQ(node.file("/dev/regular"), "");
+  ASSERT_EQ(node.mkdirs("/dev/dir"), "");
+  ASSERT_EQ(node.symlink("/dev/link", "regular"), "");
+  ASSERT_EQ(node.fifo("/dev/fifo"), "");
+  HostFs host(node.root());
+  EXPECT_EQ(host.lstat("/dev/regular").type, FileType::kRegular);
+  EXPECT_EQ(host.lstat("/dev/dir").type, FileType::kDirectory);
+  EXPECT_EQ(host.lstat("/dev/link").type, FileType::kSymlink);
+  EXPECT_EQ(host.lstat("/dev/fifo").type, FileType::kFifo);
+  EXPECT_EQ(host.lstat("/dev/none").type, FileType::kMissing);
+  EXPECT_EQ(host.lstat("/dev/regular/below").type, FileType::kMissing);
+  if (FakeNode::canMknod()) {
+    ASSERT_EQ(node.charDevice("/dev/char"), "");
+    EXPECT_EQ(host.lstat("/dev/char").type, FileType::kCharDevice);
+  }
+}
+
+TEST(HostFs, AParentDirThatIsASymlinkIsFollowedInsideTheRoot) {
+  FakeNode node;
+  ASSERT_EQ(node.mkdirs("/real/dev"), "");
+  ASSERT_EQ(node.file("/real/dev/udmabuf"), "");
+  ASSERT_EQ(node.symlink("/dev", "/real/dev"), "");
+  HostFs host(node.root());
+  EXPECT_EQ(host.lstat("/dev/udmabuf").type, FileType::kRegular);
+}
+
+}  // namespace
+}  // namespace mvf::core

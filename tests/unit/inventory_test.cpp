@@ -1,0 +1,219 @@
+// What a worker advertises for a scan, how lists are diffed, and what Allocate answers.
+#include "workers/core/inventory.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace mvf::core {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+// Inventory only asks its resource to compose grants; scanning is the test's job here.
+class ComposeOnly final : public Resource {
+ public:
+  Scan scan() override { return {}; }
+  std::vector<std::string> watchDirs() const override { return {}; }
+};
+
+Unit unit(const std::string& id, const std::string& node, const std::string& problem = "",
+          std::optional<int64_t> numa = std::nullopt) {
+  Unit u{.id = id, .problem = problem, .numaNode = numa};
+  u.grant.nodes.push_back({node});
+  return u;
+}
+
+std::vector<std::string> ids(const v1beta1::ListAndWatchResponse& list) {
+  std::vector<std::string> out;
+  for (const auto& device : list.devices()) out.push_back(device.id() + ":" + device.health());
+  return out;
+}
+
+v1beta1::AllocateRequest request(std::vector<std::vector<std::string>> containers) {
+  v1beta1::AllocateRequest out;
+  for (const auto& container : containers) {
+    auto* c = out.add_container_requests();
+    for (const auto& id : container) c->add_devices_ids(id);
+  }
+  return out;
+}
+
+std::vector<std::string> nodes(const v1beta1::ContainerAllocateResponse& response) {
+  std::vector<std::string> out;
+  for (const auto& spec : response.devices()) out.push_back(spec.host_path());
+  return out;
+}
+
+class InventoryTest : public ::testing::Test {
+ protected:
+  ComposeOnly resource_;
+};
+
+TEST_F(InventoryTest, SharedModeListsCountIdsAllHealthyWhileAnyUnitIsUsable) {
+  Inventory inventory(resource_, "intel.com/usb", Mode::kShared, 3);
+  inventory.update({.units = {unit("a", "/dev/a", "gone"), unit("b", "/dev/b")}});
+  EXPECT_THAT(ids(*inventory.list()),
+              ElementsAre("usb-0:Healthy", "usb-1:Healthy", "usb-2:Healthy"));
+  EXPECT_EQ(inventory.counts().healthy, 3u);
+}
+
+TEST_F(InventoryTest, SharedModeListsCountIdsAllUnhealthyWhileNothingIsUsable) {
+  Inventory inventory(resource_, "intel.com/usb", Mode::kShared, 2);
+  inventory.update({.units = {}, .missing = "no USB device matches"});
+  EXPECT_THAT(ids(*inventory.list()), ElementsAre("usb-0:Unhealthy", "usb-1:Unhealthy"));
+  EXPECT_EQ(inventory.whyNothingUsable(), "no USB device matches");
+  inventory.update({.units = {unit("a", "/dev/a", "bound to usbhid")}});
+  EXPECT_EQ(inventory.whyNothingUsable(), "a: bound to usbhid");
+}
+
+TEST_F(InventoryTest, ExclusiveModeListsOneIdPerUnitWithItsNumaNode) {
+  Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1000);
+  inventory.update({.units = {unit("7", "/dev/vfio/7", "", 1), unit("8", "/dev/vfio/8", "bad")}});
+  auto list = inventory.list();
+  EXPECT_THAT(ids(*list), ElementsAre("7:Healthy", "8:Unhealthy"));
+  ASSERT_EQ(list->devices(0).topology().nodes_size(), 1);
+  EXPECT_EQ(list->devices(0).topology().nodes(0).id(), 1);
+  EXPECT_FALSE(list->devices(1).has_topology());
+}
+
+TEST_F(InventoryTest, ExclusiveModeKeepsAVanishedUnitListedAsUnhealthy) {
+  Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1000);
+  inventory.update({.units = {unit("7", "/dev/vfio/7", "", 0), unit("8", "/dev/vfio/8")}});
+  ListChange change = inventory.update({.units = {unit("8", "/dev/vfio/8")}});
+  EXPECT_THAT(change.nowUnhealthy, ElementsAre("7"));
+  EXPECT_THAT(change.removed, IsEmpty());
+  auto list = inventory.list();
+  EXPECT_THAT(ids(*list), ElementsAre("8:Healthy", "7:Unhealthy"));
+  EXPECT_EQ(list->devices(1).topology().nodes(0).id(), 0);
+  // And it comes back under the same ID.
+  change = inventory.update({.units = {unit("7", "/dev/vfio/7", "", 0), unit("8", "/dev/vfio/8")}});
+  EXPECT_THAT(change.nowHealthy, ElementsAre("7"));
+}
+
+TEST_F(InventoryTest, AnUnchangedScanChangesNothingAndKeepsTheSameList) {
+  Inventory inventory(resource_, "intel.com/udma", Mode::kShared, 10);
+  inventory.update({.units = {unit("u", "/dev/udmabuf")}});
+  auto before = inventory.list();
+  // A different grant with the same advertised list: nothing to tell the kubelet.
+  ListChange change = inventory.update({.units = {unit("u", "/dev/other")}});
+  EXPECT_TRUE(change.empty());
+  EXPECT_EQ(inventory.list(), before);
+}
+
+TEST(DiffLists, ReportsAddedRemovedHealthAndTopologyChanges) {
+  auto device = [](v1beta1::ListAndWatchResponse& list, const std::string& id, bool healthy,
+                   std::optional<int64_t> numa = std::nullopt) {
+    auto* d = list.add_devices();
+    d->set_id(id);
+    d->set_health(healthy ? "Healthy" : "Unhealthy");
+    if (numa) d->mutable_topology()->add_nodes()->set_id(*numa);
+  };
+  v1beta1::ListAndWatchResponse before, after;
+  device(before, "same", true);
+  device(before, "sick", true);
+  device(before, "cured", false);
+  device(before, "gone", true);
+  device(before, "moved", true, 0);
+  device(after, "same", true);
+  device(after, "sick", false);
+  device(after, "cured", true);
+  device(after, "moved", true, 1);
+  device(after, "new", true);
+  device(after, "new", false);  // a duplicate ID counts once, as in the kubelet
+  ListChange change = diffLists(before, after);
+  EXPECT_THAT(change.added, ElementsAre("new"));
+  EXPECT_THAT(change.removed, ElementsAre("gone"));
+  EXPECT_THAT(change.nowUnhealthy, ElementsAre("sick"));
+  EXPECT_THAT(change.nowHealthy, ElementsAre("cured"));
+  EXPECT_THAT(change.topologyChanged, ElementsAre("moved"));
+  EXPECT_EQ(change.summary(),
+            "added 1 (new); removed 1 (gone); healthy 1 (cured); unhealthy 1 (sick); "
+            "moved NUMA node 1 (moved)");
+  EXPECT_TRUE(diffLists(after, after).empty());
+}
+
+TEST_F(InventoryTest, AllocateAnswersEveryContainerRequestInOrder) {
+  Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1000);
+  inventory.update({.units = {unit("7", "/dev/vfio/7"), unit("8", "/dev/vfio/8")}});
+  v1beta1::AllocateResponse response;
+  ASSERT_TRUE(inventory.allocate(request({{"8"}, {"7", "8"}, {"7"}}), &response).ok());
+  ASSERT_EQ(response.container_responses_size(), 3);
+  EXPECT_THAT(nodes(response.container_responses(0)), ElementsAre("/dev/vfio/8"));
+  EXPECT_THAT(nodes(response.container_responses(1)), ElementsAre("/dev/vfio/7", "/dev/vfio/8"));
+  EXPECT_THAT(nodes(response.container_responses(2)), ElementsAre("/dev/vfio/7"));
+}
+
+TEST_F(InventoryTest, SharedAllocateGrantsEveryUsableUnitForAnySlot) {
+  Inventory inventory(resource_, "intel.com/usb", Mode::kShared, 5);
+  inventory.update(
+      {.units = {unit("a", "/dev/a"), unit("b", "/dev/b", "unplugged"), unit("c", "/dev/c")}});
+  v1beta1::AllocateResponse response;
+  ASSERT_TRUE(inventory.allocate(request({{"usb-4"}}), &response).ok());
+  EXPECT_THAT(nodes(response.container_responses(0)), ElementsAre("/dev/a", "/dev/c"));
+}
+
+TEST_F(InventoryTest, AnEmptyRequestGetsAnEmptyResponse) {
+  Inventory inventory(resource_, "intel.com/udma", Mode::kShared, 5);
+  inventory.update({.units = {unit("u", "/dev/udmabuf")}});
+  v1beta1::AllocateResponse response;
+  ASSERT_TRUE(inventory.allocate(request({}), &response).ok());
+  EXPECT_EQ(response.container_responses_size(), 0);
+  // A container request naming no device gets nothing, but still gets its response.
+  ASSERT_TRUE(inventory.allocate(request({{}}), &response).ok());
+  ASSERT_EQ(response.container_responses_size(), 1);
+  EXPECT_EQ(response.container_responses(0).devices_size(), 0);
+}
+
+TEST_F(InventoryTest, AnIdNeverAdvertisedIsInvalidArgumentNamingIt) {
+  Inventory inventory(resource_, "intel.com/udma", Mode::kShared, 5);
+  inventory.update({.units = {unit("u", "/dev/udmabuf")}});
+  v1beta1::AllocateResponse response;
+  grpc::Status status = inventory.allocate(request({{"udma-1"}, {"udma-5"}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("\"udma-5\""));
+  EXPECT_THAT(status.error_message(), HasSubstr("container request 1"));
+}
+
+TEST_F(InventoryTest, SharedAllocateWithNothingUsableIsFailedPreconditionSayingWhy) {
+  Inventory inventory(resource_, "intel.com/udma", Mode::kShared, 5);
+  inventory.update({.units = {unit("udmabuf", "/dev/udmabuf", "/dev/udmabuf does not exist")}});
+  v1beta1::AllocateResponse response;
+  grpc::Status status = inventory.allocate(request({{"udma-0"}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("/dev/udmabuf does not exist"));
+}
+
+TEST_F(InventoryTest, ExclusiveAllocateOfAnUnusableOrVanishedUnitIsFailedPrecondition) {
+  Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1000);
+  inventory.update({.units = {unit("7", "/dev/vfio/7"), unit("8", "/dev/vfio/8")}});
+  inventory.update({.units = {unit("8", "/dev/vfio/8", "member bound to e1000e")}});
+  v1beta1::AllocateResponse response;
+  grpc::Status status = inventory.allocate(request({{"8"}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("member bound to e1000e"));
+  status = inventory.allocate(request({{"7"}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("no longer present"));
+}
+
+TEST(Compose, JoinsEnvValuesAndDropsDuplicateNodesAndMounts) {
+  ComposeOnly resource;
+  Unit a{.id = "a"};
+  a.grant = {.nodes = {{"/dev/vfio/vfio"}, {"/dev/vfio/7"}},
+             .mounts = {{"/tmp/.X11-unix", "/tmp/.X11-unix", true}},
+             .envs = {{"PCI", "0000:00:03.0"}}};
+  Unit b{.id = "b"};
+  b.grant = {.nodes = {{"/dev/vfio/vfio"}, {"/dev/vfio/8"}},
+             .mounts = {{"/tmp/.X11-unix", "/tmp/.X11-unix", true}},
+             .envs = {{"PCI", "0000:00:04.0"}, {"PCI", "0000:00:03.0"}}};
+  Grant grant = resource.compose({&a, &b});
+  ASSERT_EQ(grant.nodes.size(), 3u);
+  EXPECT_EQ(grant.mounts.size(), 1u);
+  EXPECT_THAT(grant.envs,
+              ElementsAre(std::pair<std::string, std::string>("PCI", "0000:00:03.0,0000:00:04.0")));
+}
+
+}  // namespace
+}  // namespace mvf::core

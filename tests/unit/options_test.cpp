@@ -1,0 +1,201 @@
+// Option parsing: flag > MVF_* env > the worker's INI section > [global] > default, and
+// every bad option or value refused with a message naming it and where it came from.
+#include "workers/core/options.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include "tests/fakes/fake_node.h"
+#include "workers/core/worker.h"
+
+namespace mvf::core {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A worker with both modes and a repeatable option of its own, like usb.
+const ResourceSpec kSpec{
+    .name = "usb",
+    .hasExclusiveMode = true,
+    .options = {{"usb-match", "", "VID:PID selectors", Scope::kWorker, nullptr, true},
+                {"display", "", "a display number", Scope::kWorker, integerIn(0, 63)}},
+};
+
+class OptionsTest : public ::testing::Test {
+ protected:
+  std::variant<ParsedOptions, std::string> parse(std::vector<std::string> args) {
+    return parseOptions(workerOptions(kSpec), "usb", args, [this](const std::string& name) {
+      auto it = env_.find(name);
+      return it == env_.end() ? std::nullopt : std::optional(it->second);
+    });
+  }
+
+  Settings settings(std::vector<std::string> args) {
+    auto parsed = parse(std::move(args));
+    if (auto* error = std::get_if<std::string>(&parsed)) {
+      ADD_FAILURE() << *error;
+      return {};
+    }
+    return std::get<ParsedOptions>(parsed).settings;
+  }
+
+  std::string error(std::vector<std::string> args) {
+    auto parsed = parse(std::move(args));
+    auto* text = std::get_if<std::string>(&parsed);
+    return text ? *text : "(no error)";
+  }
+
+  std::string ini(const std::string& content) {
+    std::string path = node_.dir() + "/config.ini";
+    std::ofstream(path) << content;
+    return path;
+  }
+
+  testing::FakeNode node_;
+  std::map<std::string, std::string> env_;
+};
+
+TEST_F(OptionsTest, DefaultsApplyWhenNothingIsGiven) {
+  Settings s = settings({});
+  EXPECT_EQ(s.text("kubelet-dir"), "/var/lib/kubelet/device-plugins");
+  EXPECT_EQ(s.text("host-root"), "/");
+  EXPECT_EQ(s.integer("shared-count"), 1000);
+  EXPECT_EQ(s.text("mode"), "shared");
+  EXPECT_EQ(s.duration("resync-interval"), std::chrono::seconds(30));
+  EXPECT_FALSE(s.has("notify-fd"));
+  EXPECT_TRUE(s.list("usb-match").empty());
+}
+
+TEST_F(OptionsTest, PrecedenceIsFlagThenEnvThenSectionThenGlobalThenDefault) {
+  std::string config =
+      ini("[global]\nshared-count = 4\nlog-level = warn\nhost-root = /g\n"
+          "[usb]\nshared-count = 3\nlog-level = error\n"
+          "[udma]\nshared-count = 99\n");
+  env_["MVF_CONFIG"] = config;
+  env_["MVF_SHARED_COUNT"] = "2";
+  Settings s = settings({"--shared-count", "1"});
+  EXPECT_EQ(s.integer("shared-count"), 1);
+  EXPECT_EQ(s.text("log-level"), "error");  // [usb] over [global]
+  EXPECT_EQ(s.text("host-root"), "/g");     // [global] over the default
+
+  env_.erase("MVF_SHARED_COUNT");
+  EXPECT_EQ(settings({}).integer("shared-count"), 3);
+  env_["MVF_SHARED_COUNT"] = "2";
+  EXPECT_EQ(settings({}).integer("shared-count"), 2);
+}
+
+TEST_F(OptionsTest, DescribeNamesWhereEachValueCameFrom) {
+  env_["MVF_LOG_LEVEL"] = "debug";
+  std::string text = settings({"--shared-count", "5"}).describe();
+  EXPECT_THAT(text, HasSubstr("shared-count = 5  # --shared-count"));
+  EXPECT_THAT(text, HasSubstr("log-level = debug  # MVF_LOG_LEVEL"));
+  EXPECT_THAT(text, HasSubstr("host-root = /  # default"));
+}
+
+TEST_F(OptionsTest, ListsRepeatAsFlagsAndAreCommaSeparatedInEnvAndIni) {
+  EXPECT_EQ(
+      settings({"--usb-match", "1d6b:0002", "--usb-match", "0627:0001:serial"}).list("usb-match"),
+      (std::vector<std::string>{"1d6b:0002", "0627:0001:serial"}));
+  env_["MVF_USB_MATCH"] = "a:b, c:d,,";
+  EXPECT_EQ(settings({}).list("usb-match"), (std::vector<std::string>{"a:b", "c:d"}));
+  env_.clear();
+  env_["MVF_CONFIG"] = ini("[usb]\nusb-match = 1:2,3:4\n");
+  EXPECT_EQ(settings({}).list("usb-match"), (std::vector<std::string>{"1:2", "3:4"}));
+}
+
+struct BadInput {
+  const char* name;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;
+  std::string config;  // INI text, if any
+  std::vector<std::string> mentions;
+};
+
+class BadOptionsTest : public OptionsTest, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(BadOptionsTest, IsRefusedWithAMessageNamingOptionValueAndSource) {
+  const BadInput& input = GetParam();
+  env_ = input.env;
+  if (!input.config.empty()) env_["MVF_CONFIG"] = ini(input.config);
+  std::string text = error(input.args);
+  for (const auto& mention : input.mentions) EXPECT_THAT(text, HasSubstr(mention));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, BadOptionsTest,
+    ::testing::Values(
+        BadInput{"SharedCountNotANumber",
+                 {"--shared-count", "abc"},
+                 {},
+                 "",
+                 {"'abc'", "shared-count", "--shared-count"}},
+        BadInput{"SharedCountZero", {"--shared-count", "0"}, {}, "", {"'0'", "from 1 to 10000"}},
+        BadInput{"SharedCountTooBig", {"--shared-count", "10001"}, {}, "", {"'10001'"}},
+        BadInput{"SharedCountTrailingJunk", {"--shared-count", "5x"}, {}, "", {"'5x'"}},
+        BadInput{"SharedCountNegativeFromEnv",
+                 {},
+                 {{"MVF_SHARED_COUNT", "-3"}},
+                 "",
+                 {"'-3'", "MVF_SHARED_COUNT"}},
+        BadInput{"UnknownMode", {"--mode", "both"}, {}, "", {"'both'", "shared, exclusive"}},
+        BadInput{"UnknownLogLevel", {"--log-level", "loud"}, {}, "", {"'loud'", "log-level"}},
+        BadInput{
+            "RelativeKubeletDir", {"--kubelet-dir", "relative/dir"}, {}, "", {"absolute path"}},
+        BadInput{"DurationWithoutUnit", {"--resync-interval", "30"}, {}, "", {"'30'", "500ms"}},
+        BadInput{
+            "DurationTooShort", {"--resync-interval", "1ms"}, {}, "", {"'1ms'", "resync-interval"}},
+        BadInput{"DisplayOutOfRange", {"--display", "64"}, {}, "", {"'64'", "display"}},
+        BadInput{"UnknownFlag", {"--bogus"}, {}, "", {"--bogus"}},
+        BadInput{"PositionalArgument", {"positional"}, {}, "", {"positional"}},
+        BadInput{"FlagGivenTwice",
+                 {"--shared-count", "1", "--shared-count", "2"},
+                 {},
+                 "",
+                 {"shared-count"}},
+        BadInput{"MissingConfigFile",
+                 {"--config", "/nonexistent/mvf.ini"},
+                 {},
+                 "",
+                 {"/nonexistent/mvf.ini"}},
+        BadInput{"IniBadValue", {}, {}, "[usb]\nshared-count = many\n", {"'many'", "[usb] in"}},
+        BadInput{"ModeInGlobal", {}, {}, "[global]\nmode = exclusive\n", {"'mode'", "[global]"}},
+        BadInput{"IniUnknownKey", {}, {}, "[usb]\nshred-count = 5\n", {"'shred-count'", "[usb]"}},
+        BadInput{"IniUnknownSection", {}, {}, "[usbb]\nmode = shared\n", {"[usbb]"}},
+        BadInput{"IniKeyOutsideSection", {}, {}, "shared-count = 5\n", {"outside any [section]"}},
+        BadInput{"IniKeyTwice", {}, {}, "[usb]\nmode = shared\nmode = exclusive\n", {"set twice"}},
+        BadInput{"IniNotKeyValue", {}, {}, "[usb]\njust some words\n", {"invalid line"}}),
+    [](const auto& param) { return std::string(param.param.name); });
+
+TEST_F(OptionsTest, OtherWorkersSectionsAreTheirsToCheck) {
+  env_["MVF_CONFIG"] = ini("[x11]\ndisplay-thing = 1\n[usb]\nmode = exclusive\n");
+  EXPECT_EQ(settings({}).text("mode"), "exclusive");
+}
+
+TEST_F(OptionsTest, ActionsAreRecognised) {
+  EXPECT_EQ(std::get<ParsedOptions>(parse({"--check-config"})).action, Action::kCheckConfig);
+  EXPECT_EQ(std::get<ParsedOptions>(parse({"--version"})).action, Action::kVersion);
+  auto help = std::get<ParsedOptions>(parse({"--help"}));
+  EXPECT_EQ(help.action, Action::kHelp);
+  EXPECT_THAT(help.help, HasSubstr("MVF_SHARED_COUNT"));
+}
+
+TEST(ParseDuration, AcceptsWholeNumbersWithAUnit) {
+  EXPECT_EQ(parseDuration("500ms"), Duration(500));
+  EXPECT_EQ(parseDuration("30s"), Duration(30'000));
+  EXPECT_EQ(parseDuration("2m"), Duration(120'000));
+  EXPECT_EQ(parseDuration("1h"), Duration(3'600'000));
+  for (const char* bad : {"", "s", "30", "1.5s", "-1s", "10 s", "1d", "99999999999999999999s"}) {
+    EXPECT_EQ(parseDuration(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(EnvName, IsMvfPrefixedUpperSnakeCase) {
+  EXPECT_EQ(envName("shared-count"), "MVF_SHARED_COUNT");
+  EXPECT_EQ(envName("kubelet-dir"), "MVF_KUBELET_DIR");
+}
+
+}  // namespace
+}  // namespace mvf::core

@@ -1,0 +1,71 @@
+// What the udma worker reports for each kind of thing that may sit at /dev/udmabuf.
+#include "workers/udma/udmabuf.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "tests/fakes/fake_node.h"
+
+namespace mvf::udma {
+namespace {
+
+using testing::FakeNode;
+using ::testing::HasSubstr;
+
+struct Case {
+  const char* name;
+  std::function<std::string(const FakeNode&)> build;
+  bool usable;
+  const char* problem;
+};
+
+class UdmabufScan : public ::testing::TestWithParam<Case> {};
+
+TEST_P(UdmabufScan, ReportsOneUnitGrantingDevUdmabuf) {
+  if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD";
+  FakeNode node;
+  ASSERT_EQ(node.mkdirs("/dev"), "");
+  ASSERT_EQ(GetParam().build(node), "");
+  Udmabuf resource{core::HostFs(node.root())};
+  core::Scan scan = resource.scan();
+  ASSERT_EQ(scan.units.size(), 1u);
+  const core::Unit& unit = scan.units[0];
+  EXPECT_EQ(unit.usable(), GetParam().usable) << unit.problem;
+  EXPECT_THAT(unit.problem, HasSubstr(GetParam().problem));
+  ASSERT_EQ(unit.grant.nodes.size(), 1u);
+  EXPECT_EQ(unit.grant.nodes[0].path, "/dev/udmabuf");  // never prefixed with the root
+  EXPECT_EQ(unit.grant.nodes[0].permissions, "rw");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, UdmabufScan,
+    ::testing::Values(
+        Case{"CharDevice", [](const FakeNode& n) { return n.charDevice("/dev/udmabuf"); }, true,
+             ""},
+        Case{"Missing", [](const FakeNode&) { return std::string(); }, false, "does not exist"},
+        Case{"RegularFile", [](const FakeNode& n) { return n.file("/dev/udmabuf"); }, false,
+             "a regular file"},
+        Case{"Directory", [](const FakeNode& n) { return n.mkdirs("/dev/udmabuf"); }, false,
+             "a directory"},
+        Case{"Fifo", [](const FakeNode& n) { return n.fifo("/dev/udmabuf"); }, false, "a fifo"},
+        // Even to a real character device: a symlink is not the node the kernel made.
+        Case{"SymlinkToCharDevice",
+             [](const FakeNode& n) {
+               std::string made = n.charDevice("/dev/real");
+               return made.empty() ? n.symlink("/dev/udmabuf", "real") : made;
+             },
+             false, "a symlink"},
+        Case{"SymlinkOutOfTheRoot",
+             [](const FakeNode& n) { return n.symlink("/dev/udmabuf", "/../../../dev/null"); },
+             false, "a symlink"}),
+    [](const auto& param) { return std::string(param.param.name); });
+
+TEST(Udmabuf, WatchesDevForTheNodeToComeAndGo) {
+  Udmabuf resource{core::HostFs("/")};
+  EXPECT_EQ(resource.watchDirs(), std::vector<std::string>{"/dev"});
+}
+
+}  // namespace
+}  // namespace mvf::udma

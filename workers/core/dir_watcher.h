@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "workers/core/unique_fd.h"
+
+namespace mvf::core {
+
+// inotify watches on a set of directories (paths on our own filesystem). A directory
+// that does not exist yet is covered by watching its nearest existing ancestor, so its
+// creation is seen; the owner calls update() again after each event to move the watch
+// down. Only creations, removals, renames and attribute changes are watched: enough for
+// devtmpfs and tmpfs, where device nodes and sockets come and go.
+class DirWatcher {
+ public:
+  // Whether inotify could be had; without it the owner polls.
+  bool start(std::string* error);
+  int fd() const { return fd_.get(); }
+
+  // Watches exactly `dirs` from now on. Returns "" or the error of the first watch that
+  // failed (ENOSPC: the per-user watch limit), after which the owner should poll.
+  std::string update(const std::set<std::string>& dirs);
+
+  struct Event {
+    std::string dir;   // the watched directory the event happened in
+    std::string name;  // the entry's name; empty for events on the dir itself
+    uint32_t mask = 0;
+  };
+  // Drains every queued event. IN_Q_OVERFLOW comes back as an event with an empty dir:
+  // events were lost, rescan everything.
+  std::vector<Event> read();
+
+ private:
+  UniqueFd fd_;
+  std::map<int, std::string> paths_;  // wd → watched path
+};
+
+}  // namespace mvf::core

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "workers/core/unique_fd.h"
+
+namespace mvf::core {
+
+// A single-threaded poll() loop: callbacks for readable fds, one-shot timers, and tasks
+// posted from other threads (gRPC's). Everything but post() and stop() is for the loop's
+// own thread.
+class EventLoop {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using TimerId = uint64_t;
+
+  EventLoop();
+
+  void watchFd(int fd, std::function<void()> onReadable);
+  void unwatchFd(int fd);
+
+  TimerId after(Clock::duration delay, std::function<void()> task);
+  void cancel(TimerId id);  // a timer that already ran or was cancelled is ignored
+
+  // Thread-safe: runs `task` on the loop thread soon.
+  void post(std::function<void()> task);
+
+  // Runs until stop(); returns false if poll() itself failed.
+  bool run();
+  void stop();  // thread-safe
+
+ private:
+  void wake();
+  void runPosted();
+  void runDueTimers();
+
+  UniqueFd wakeFd_;  // eventfd
+  std::map<int, std::function<void()>> fds_;
+  std::multimap<Clock::time_point, TimerId> deadlines_;
+  std::map<TimerId, std::function<void()>> timers_;
+  TimerId nextTimer_ = 1;
+  bool stopping_ = false;
+
+  std::mutex postedMu_;
+  std::vector<std::function<void()>> posted_;
+  bool stopRequested_ = false;
+};
+
+}  // namespace mvf::core

@@ -1,0 +1,22 @@
+#pragma once
+
+#include <string>
+
+#include "workers/core/unique_fd.h"
+
+namespace mvf::core {
+
+// An exclusive flock() on a file, held for the life of the process, so that two
+// instances of one worker never fight over its socket. The kernel drops it when the
+// holder dies, so a crashed worker never leaves a stale lock behind.
+class InstanceLock {
+ public:
+  // Creates the lock file's dir if missing. Returns an error text ("held by another
+  // instance", or the failing call and errno) when the lock cannot be had.
+  std::string acquire(const std::string& path);
+
+ private:
+  UniqueFd fd_;
+};
+
+}  // namespace mvf::core

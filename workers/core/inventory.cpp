@@ -1,0 +1,277 @@
+#include "workers/core/inventory.h"
+
+#include <algorithm>
+#include <map>
+
+namespace mvf::core {
+namespace {
+
+constexpr const char* kHealthy = "Healthy";
+constexpr const char* kUnhealthy = "Unhealthy";
+
+std::string listIds(const std::vector<std::string>& ids) {
+  constexpr size_t kShown = 5;
+  std::string out;
+  for (size_t i = 0; i < ids.size() && i < kShown; ++i) {
+    if (i > 0) out += ", ";
+    out += ids[i];
+  }
+  if (ids.size() > kShown) out += ", …";
+  return out;
+}
+
+std::optional<int64_t> numaOf(const v1beta1::Device& device) {
+  if (!device.has_topology() || device.topology().nodes_size() == 0) return std::nullopt;
+  return device.topology().nodes(0).id();
+}
+
+void setDevice(v1beta1::Device* device, const std::string& id, bool healthy,
+               std::optional<int64_t> numaNode) {
+  device->set_id(id);
+  device->set_health(healthy ? kHealthy : kUnhealthy);
+  if (numaNode) device->mutable_topology()->add_nodes()->set_id(*numaNode);
+}
+
+}  // namespace
+
+Grant Resource::compose(const std::vector<const Unit*>& units) const {
+  Grant out;
+  std::map<std::string, std::vector<std::string>> envValues;
+  std::vector<std::string> envOrder;
+  for (const Unit* unit : units) {
+    for (const auto& node : unit->grant.nodes) {
+      if (std::find(out.nodes.begin(), out.nodes.end(), node) == out.nodes.end()) {
+        out.nodes.push_back(node);
+      }
+    }
+    for (const auto& mount : unit->grant.mounts) {
+      if (std::find(out.mounts.begin(), out.mounts.end(), mount) == out.mounts.end()) {
+        out.mounts.push_back(mount);
+      }
+    }
+    for (const auto& [key, value] : unit->grant.envs) {
+      auto& values = envValues[key];
+      if (values.empty()) envOrder.push_back(key);
+      if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
+    }
+  }
+  for (const auto& key : envOrder) {
+    std::string joined;
+    for (const auto& value : envValues[key]) joined += (joined.empty() ? "" : ",") + value;
+    out.envs.emplace_back(key, joined);
+  }
+  return out;
+}
+
+bool ListChange::empty() const {
+  return added.empty() && removed.empty() && nowHealthy.empty() && nowUnhealthy.empty() &&
+         topologyChanged.empty();
+}
+
+std::string ListChange::summary() const {
+  std::string out;
+  auto part = [&](const char* what, const std::vector<std::string>& ids) {
+    if (ids.empty()) return;
+    if (!out.empty()) out += "; ";
+    out += std::string(what) + " " + std::to_string(ids.size()) + " (" + listIds(ids) + ")";
+  };
+  part("added", added);
+  part("removed", removed);
+  part("healthy", nowHealthy);
+  part("unhealthy", nowUnhealthy);
+  part("moved NUMA node", topologyChanged);
+  return out.empty() ? "no change" : out;
+}
+
+ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
+                     const v1beta1::ListAndWatchResponse& after) {
+  std::map<std::string, const v1beta1::Device*> old;
+  // A duplicate ID counts once, by its first entry, on both sides.
+  for (const auto& device : before.devices()) old.emplace(device.id(), &device);
+  ListChange change;
+  std::set<std::string> seen;
+  for (const auto& device : after.devices()) {
+    if (!seen.insert(device.id()).second) continue;
+    auto it = old.find(device.id());
+    if (it == old.end()) {
+      change.added.push_back(device.id());
+      continue;
+    }
+    const v1beta1::Device& was = *it->second;
+    bool healthy = device.health() == kHealthy;
+    if (healthy != (was.health() == kHealthy)) {
+      (healthy ? change.nowHealthy : change.nowUnhealthy).push_back(device.id());
+    }
+    if (numaOf(device) != numaOf(was)) change.topologyChanged.push_back(device.id());
+  }
+  for (const auto& [id, device] : old) {
+    if (!seen.contains(id)) change.removed.push_back(id);
+  }
+  return change;
+}
+
+Inventory::Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount)
+    : resource_(resource), name_(std::move(name)), mode_(mode), sharedCount_(sharedCount) {
+  auto empty = std::make_shared<State>();
+  empty->list = std::make_shared<v1beta1::ListAndWatchResponse>();
+  state_ = std::move(empty);
+}
+
+std::shared_ptr<const Inventory::State> Inventory::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+v1beta1::ListAndWatchResponse Inventory::advertise(
+    const Scan& scan, const v1beta1::ListAndWatchResponse& before) const {
+  v1beta1::ListAndWatchResponse list;
+  if (mode_ == Mode::kShared) {
+    bool anyUsable = std::any_of(scan.units.begin(), scan.units.end(),
+                                 [](const Unit& unit) { return unit.usable(); });
+    std::string prefix = name_.substr(name_.find('/') + 1) + "-";
+    for (uint32_t i = 0; i < sharedCount_; ++i) {
+      setDevice(list.add_devices(), prefix + std::to_string(i), anyUsable, std::nullopt);
+    }
+    return list;
+  }
+  std::set<std::string> present;
+  for (const auto& unit : scan.units) {
+    if (!present.insert(unit.id).second) continue;
+    setDevice(list.add_devices(), unit.id, unit.usable(), unit.numaNode);
+  }
+  for (const auto& device : before.devices()) {
+    if (!present.contains(device.id())) {
+      setDevice(list.add_devices(), device.id(), false, numaOf(device));
+    }
+  }
+  return list;
+}
+
+ListChange Inventory::update(Scan scan) {
+  auto before = state();
+  auto next = std::make_shared<State>();
+  auto list = std::make_shared<v1beta1::ListAndWatchResponse>(advertise(scan, *before->list));
+  ListChange change = diffLists(*before->list, *list);
+  next->scan = std::move(scan);
+  next->everListed = before->everListed;
+  for (const auto& device : list->devices()) next->everListed.insert(device.id());
+  // An unchanged list keeps its old object, so streams can tell by pointer that there is
+  // nothing new to send.
+  next->list = change.empty() ? before->list : std::move(list);
+  std::lock_guard lock(mu_);
+  state_ = std::move(next);
+  return change;
+}
+
+std::shared_ptr<const v1beta1::ListAndWatchResponse> Inventory::list() const {
+  return state()->list;
+}
+
+Inventory::Counts Inventory::counts() const {
+  auto current = state();
+  Counts counts;
+  for (const auto& device : current->list->devices()) {
+    ++counts.total;
+    if (device.health() == kHealthy) ++counts.healthy;
+  }
+  return counts;
+}
+
+std::string Inventory::whyNothingUsable(const Scan& scan) {
+  if (scan.units.empty()) return scan.missing.empty() ? "no device found" : scan.missing;
+  std::string why;
+  for (const auto& unit : scan.units) {
+    if (unit.usable()) return "";
+    why += (why.empty() ? "" : "; ") + unit.id + ": " + unit.problem;
+  }
+  return why;
+}
+
+std::string Inventory::whyNothingUsable() const { return whyNothingUsable(state()->scan); }
+
+grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
+                                 v1beta1::AllocateResponse* response) const {
+  auto current = state();
+  const Scan& scan = current->scan;
+  for (int i = 0; i < request.container_requests_size(); ++i) {
+    const auto& ids = request.container_requests(i).devices_ids();
+    std::string where = " (container request " + std::to_string(i) + ")";
+    for (const auto& id : ids) {
+      if (!current->everListed.contains(id)) {
+        return {grpc::StatusCode::INVALID_ARGUMENT,
+                "unknown device ID \"" + id + "\"" + where + ": " + name_ + " never advertised it"};
+      }
+    }
+    std::vector<const Unit*> units;
+    if (ids.empty()) {
+      // Nothing asked for, nothing given.
+    } else if (mode_ == Mode::kShared) {
+      for (const auto& unit : scan.units) {
+        if (unit.usable()) units.push_back(&unit);
+      }
+      if (units.empty()) {
+        return {grpc::StatusCode::FAILED_PRECONDITION,
+                "no usable device for " + name_ + where + ": " + whyNothingUsable(scan)};
+      }
+    } else {
+      std::set<std::string> taken;
+      for (const auto& id : ids) {
+        if (!taken.insert(id).second) continue;
+        auto it = std::find_if(scan.units.begin(), scan.units.end(),
+                               [&](const Unit& unit) { return unit.id == id; });
+        if (it == scan.units.end()) {
+          return {grpc::StatusCode::FAILED_PRECONDITION,
+                  "device " + id + where + " is no longer present"};
+        }
+        if (!it->usable()) {
+          return {grpc::StatusCode::FAILED_PRECONDITION,
+                  "device " + id + where + " is not usable: " + it->problem};
+        }
+        units.push_back(&*it);
+      }
+    }
+    toResponse(units.empty() ? Grant{} : resource_.compose(units),
+               response->add_container_responses());
+  }
+  return grpc::Status::OK;
+}
+
+void toResponse(const Grant& grant, v1beta1::ContainerAllocateResponse* response) {
+  for (const auto& node : grant.nodes) {
+    auto* spec = response->add_devices();
+    spec->set_container_path(node.path);
+    spec->set_host_path(node.path);
+    spec->set_permissions(node.permissions);
+  }
+  for (const auto& mount : grant.mounts) {
+    auto* out = response->add_mounts();
+    out->set_container_path(mount.containerPath);
+    out->set_host_path(mount.hostPath);
+    out->set_read_only(mount.readOnly);
+  }
+  for (const auto& [key, value] : grant.envs) (*response->mutable_envs())[key] = value;
+}
+
+std::string describe(const v1beta1::ContainerAllocateResponse& response) {
+  std::string out = "devices=";
+  for (int i = 0; i < response.devices_size(); ++i) {
+    const auto& spec = response.devices(i);
+    out += (i ? "," : "") + spec.host_path() + ":" + spec.permissions();
+  }
+  out += " mounts=";
+  for (int i = 0; i < response.mounts_size(); ++i) {
+    const auto& mount = response.mounts(i);
+    out += (i ? "," : "") + mount.host_path() + "->" + mount.container_path() +
+           (mount.read_only() ? ":ro" : ":rw");
+  }
+  out += " envs=";
+  std::map<std::string, std::string> sorted(response.envs().begin(), response.envs().end());
+  bool first = true;
+  for (const auto& [key, value] : sorted) {
+    out += (first ? "" : ",") + key + "=" + value;
+    first = false;
+  }
+  return out;
+}
+
+}  // namespace mvf::core

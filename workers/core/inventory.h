@@ -1,0 +1,93 @@
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "proto/deviceplugin.pb.h"
+#include "workers/core/resource.h"
+
+namespace mvf::core {
+
+enum class Mode { kShared, kExclusive };
+
+// How one advertised list differs from the one before, by device ID.
+struct ListChange {
+  std::vector<std::string> added;
+  std::vector<std::string> removed;
+  std::vector<std::string> nowHealthy;
+  std::vector<std::string> nowUnhealthy;
+  std::vector<std::string> topologyChanged;
+
+  bool empty() const;
+  // "added 2 (usb-1-2, usb-1-3); unhealthy 1 (usb-1-4)"
+  std::string summary() const;
+};
+
+ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
+                     const v1beta1::ListAndWatchResponse& after);
+
+// What the worker advertises and what each advertised ID gives a container, rebuilt from
+// every scan. Thread-safe: the main loop calls update(); gRPC threads read.
+//
+// Shared mode (the old plugin's): IDs <name>-0 … <name>-<count-1>, all Healthy while at
+// least one unit is usable, and every one of them grants all usable units.
+// Exclusive mode: one ID per unit; a unit that vanishes stays listed, Unhealthy, so the
+// kubelet never sees an ID it has checkpointed disappear under a running pod.
+class Inventory {
+ public:
+  Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount);
+
+  // Takes a new scan; returns how the advertised list changed (empty if it did not).
+  ListChange update(Scan scan);
+
+  std::shared_ptr<const v1beta1::ListAndWatchResponse> list() const;
+
+  struct Counts {
+    uint32_t total = 0;
+    uint32_t healthy = 0;
+  };
+  Counts counts() const;
+
+  // Why nothing is usable ("/dev/udmabuf does not exist"), or "" when something is.
+  std::string whyNothingUsable() const;
+
+  // One response per container request, in order. An ID never advertised is
+  // INVALID_ARGUMENT; an ID whose device is not usable now is FAILED_PRECONDITION. Either
+  // fails the whole request: a VM must not start with half its devices.
+  grpc::Status allocate(const v1beta1::AllocateRequest& request,
+                        v1beta1::AllocateResponse* response) const;
+
+ private:
+  struct State {
+    Scan scan;
+    std::shared_ptr<const v1beta1::ListAndWatchResponse> list;
+    std::set<std::string> everListed;
+  };
+
+  std::shared_ptr<const State> state() const;
+  v1beta1::ListAndWatchResponse advertise(const Scan& scan,
+                                          const v1beta1::ListAndWatchResponse& before) const;
+  static std::string whyNothingUsable(const Scan& scan);
+
+  const Resource& resource_;
+  const std::string name_;
+  const Mode mode_;
+  const uint32_t sharedCount_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<const State> state_;
+};
+
+// The protobuf form of a grant.
+void toResponse(const Grant& grant, v1beta1::ContainerAllocateResponse* response);
+
+// "devices=/dev/udmabuf:rw mounts= envs=" — the audit line for one container.
+std::string describe(const v1beta1::ContainerAllocateResponse& response);
+
+}  // namespace mvf::core

@@ -1,0 +1,55 @@
+#include "workers/core/notifier.h"
+
+#include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "workers/core/logging.h"
+
+namespace mvf::core {
+
+Notifier::Notifier(int fd, std::string worker) : fd_(fd), worker_(std::move(worker)) {
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    logger("notify")->warn("fcntl(notify fd {}, O_NONBLOCK): {}", fd, std::strerror(errno));
+  }
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+std::string Notifier::check(int fd) {
+  if (fd < 0) return "";
+  if (::fcntl(fd, F_GETFD) < 0) {
+    return "notify fd " + std::to_string(fd) + " is not open: " + std::strerror(errno);
+  }
+  return "";
+}
+
+void Notifier::send(mvf::supervisor::v1::WorkerEvent::Kind kind, uint32_t total, uint32_t healthy,
+                    const std::string& detail) {
+  if (!fd_ || broken_) return;
+  mvf::supervisor::v1::WorkerEvent event;
+  event.set_event(kind);
+  event.set_worker(worker_);
+  event.set_total(total);
+  event.set_healthy(healthy);
+  event.set_detail(detail);
+  std::string line;
+  google::protobuf::util::JsonPrintOptions options;
+  (void)google::protobuf::util::MessageToJsonString(event, &line, options);
+  line += '\n';
+  // Lines are far below PIPE_BUF, so each write is atomic: all of it or nothing.
+  ssize_t written = ::write(fd_.get(), line.data(), line.size());
+  if (written >= 0) return;
+  if (errno == EAGAIN) {
+    logger("notify")->debug("notify pipe full; dropped a {} event",
+                            mvf::supervisor::v1::WorkerEvent::Kind_Name(kind));
+  } else {
+    broken_ = true;
+    logger("notify")->warn("write(notify fd {}): {}; no more events will be sent", fd_.get(),
+                           std::strerror(errno));
+  }
+}
+
+}  // namespace mvf::core

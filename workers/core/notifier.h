@@ -1,0 +1,30 @@
+#pragma once
+
+#include <string>
+
+#include "proto/supervisor.pb.h"
+#include "workers/core/unique_fd.h"
+
+namespace mvf::core {
+
+// Writes worker events (mvf.supervisor.v1.WorkerEvent) to the --notify-fd pipe, one JSON
+// object per line. Writes never block: a supervisor that stopped reading costs us the
+// event, never a stalled worker. Without a notify fd every call is a no-op.
+class Notifier {
+ public:
+  Notifier() = default;
+  Notifier(int fd, std::string worker);
+
+  // Returns an error text if fd is not an open descriptor.
+  static std::string check(int fd);
+
+  void send(mvf::supervisor::v1::WorkerEvent::Kind kind, uint32_t total = 0, uint32_t healthy = 0,
+            const std::string& detail = "");
+
+ private:
+  UniqueFd fd_;
+  std::string worker_;
+  bool broken_ = false;
+};
+
+}  // namespace mvf::core

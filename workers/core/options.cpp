@@ -1,0 +1,323 @@
+#include "workers/core/options.h"
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace mvf::core {
+namespace {
+
+std::optional<int64_t> parseInteger(std::string_view text) {
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+std::string trim(std::string_view text) {
+  auto isSpace = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
+  return std::string(text);
+}
+
+// "a, b,,c" → {"a", "b", "c"}: env vars and INI values carry lists comma-separated.
+std::vector<std::string> splitList(std::string_view text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string item = trim(text.substr(start, comma - start));
+    if (!item.empty()) items.push_back(std::move(item));
+    start = comma + 1;
+  }
+  return items;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
+struct IniValue {
+  std::vector<std::string> values;
+  std::string source;
+};
+// section → option → value
+using Ini = std::map<std::string, std::map<std::string, IniValue>>;
+
+std::variant<Ini, std::string> readIni(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return "cannot read config file " + path + ": " + std::strerror(errno);
+  po::parsed_options parsed(nullptr);
+  try {
+    parsed = po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
+  } catch (const po::error& e) {
+    return "config file " + path + ": " + e.what();
+  }
+  Ini ini;
+  for (const auto& option : parsed.options) {
+    const std::string& key = option.string_key;
+    size_t dot = key.find('.');
+    if (dot == std::string::npos) {
+      return "config file " + path + ": option '" + key + "' is outside any [section]";
+    }
+    std::string section = key.substr(0, dot);
+    std::string name = key.substr(dot + 1);
+    if (std::find(kConfigSections.begin(), kConfigSections.end(), section) ==
+        kConfigSections.end()) {
+      return "config file " + path + ": unknown section [" + section +
+             "] (known: " + join(kConfigSections, ", ") + ")";
+    }
+    auto& slot = ini[section][name];
+    if (!slot.source.empty()) {
+      return "config file " + path + ": option '" + name + "' is set twice in [" + section + "]";
+    }
+    slot.values = option.value.empty() ? std::vector<std::string>{""} : option.value;
+    slot.source = "[" + section + "] in " + path;
+  }
+  return ini;
+}
+
+}  // namespace
+
+ValueCheck integerIn(int64_t min, int64_t max) {
+  return [min, max](std::string_view text) -> std::string {
+    auto value = parseInteger(text);
+    if (value && *value >= min && *value <= max) return "";
+    return "expected an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  };
+}
+
+ValueCheck oneOf(std::vector<std::string> choices) {
+  return [choices = std::move(choices)](std::string_view text) -> std::string {
+    if (std::find(choices.begin(), choices.end(), text) != choices.end()) return "";
+    return "expected one of: " + join(choices, ", ");
+  };
+}
+
+ValueCheck durationIn(Duration min, Duration max) {
+  return [min, max](std::string_view text) -> std::string {
+    auto value = parseDuration(text);
+    if (value && *value >= min && *value <= max) return "";
+    return "expected a duration from " + std::to_string(min.count()) + "ms to " +
+           std::to_string(max.count()) + "ms, written like 500ms, 30s or 2m";
+  };
+}
+
+ValueCheck absolutePath() {
+  return [](std::string_view text) -> std::string {
+    if (!text.empty() && text.front() == '/') return "";
+    return "expected an absolute path";
+  };
+}
+
+std::optional<Duration> parseDuration(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
+    ++digits;
+  }
+  auto number = parseInteger(text.substr(0, digits));
+  if (!number) return std::nullopt;
+  std::string_view unit = text.substr(digits);
+  int64_t scale = 0;
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60 * 1000;
+  } else if (unit == "h") {
+    scale = 3600 * 1000;
+  } else {
+    return std::nullopt;
+  }
+  if (*number > INT64_MAX / scale) return std::nullopt;
+  return Duration(*number * scale);
+}
+
+std::string envName(std::string_view option) {
+  std::string name = "MVF_";
+  for (char c : option) {
+    name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+std::optional<std::string> processEnv(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+bool Settings::has(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it != entries_.end() && !it->second.values.empty();
+}
+
+const std::string& Settings::text(const std::string& name) const {
+  static const std::string kEmpty;
+  const auto& values = list(name);
+  return values.empty() ? kEmpty : values.front();
+}
+
+const std::vector<std::string>& Settings::list(const std::string& name) const {
+  return entries_.at(name).values;
+}
+
+int64_t Settings::integer(const std::string& name) const { return *parseInteger(text(name)); }
+
+Duration Settings::duration(const std::string& name) const { return *parseDuration(text(name)); }
+
+void Settings::set(const std::string& name, Entry entry) {
+  if (!entries_.contains(name)) order_.push_back(name);
+  entries_[name] = std::move(entry);
+}
+
+std::string Settings::describe() const {
+  std::ostringstream out;
+  for (const auto& name : order_) {
+    const Entry& entry = entries_.at(name);
+    out << name << " = " << join(entry.values, ",") << "  # " << entry.source << "\n";
+  }
+  return out.str();
+}
+
+std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSpec>& specs,
+                                                      const std::string& section,
+                                                      const std::vector<std::string>& args,
+                                                      const EnvLookup& env) {
+  po::options_description visible("Options");
+  visible.add_options()("help", "print this help and exit")("version",
+                                                            "print the version and exit")(
+      "check-config", "validate options and config, print the effective settings, exit 0 or 78");
+  for (const auto& spec : specs) {
+    std::string help = spec.help;
+    if (!spec.defaultValue.empty()) help += " (default: " + spec.defaultValue + ")";
+    if (spec.scope != Scope::kFlagOnly) help += " [env " + envName(spec.name) + "]";
+    if (spec.repeatable) {
+      visible.add_options()(spec.name.c_str(), po::value<std::vector<std::string>>(), help.c_str());
+    } else {
+      visible.add_options()(spec.name.c_str(), po::value<std::string>(), help.c_str());
+    }
+  }
+
+  po::variables_map flags;
+  try {
+    // No positional arguments: an empty description makes boost refuse any.
+    po::store(po::command_line_parser(args)
+                  .options(visible)
+                  .positional(po::positional_options_description())
+                  .run(),
+              flags);
+  } catch (const po::error& e) {
+    return std::string(e.what());
+  }
+
+  ParsedOptions parsed;
+  if (flags.count("help")) {
+    std::ostringstream help;
+    help << visible;
+    parsed.action = Action::kHelp;
+    parsed.help = help.str();
+    return parsed;
+  }
+  if (flags.count("version")) parsed.action = Action::kVersion;
+  if (flags.count("check-config")) parsed.action = Action::kCheckConfig;
+
+  // The config file is named by --config or MVF_CONFIG, never by itself.
+  Ini ini;
+  std::optional<std::string> configPath;
+  if (flags.count("config")) {
+    configPath = flags["config"].as<std::string>();
+  } else if (auto fromEnv = env(envName("config")); fromEnv && !fromEnv->empty()) {
+    configPath = fromEnv;
+  }
+  if (configPath) {
+    auto read = readIni(*configPath);
+    if (auto* error = std::get_if<std::string>(&read)) return *error;
+    ini = std::move(std::get<Ini>(read));
+  }
+
+  auto specFor = [&](const std::string& name) -> const OptionSpec* {
+    for (const auto& spec : specs) {
+      if (spec.name == name) return &spec;
+    }
+    return nullptr;
+  };
+  // Keys of the worker's own section and of [global] must be options the worker knows
+  // there; other workers' sections are theirs to check.
+  for (const auto& [sectionName, options] : ini) {
+    if (sectionName != section && sectionName != "global") continue;
+    for (const auto& [name, value] : options) {
+      const OptionSpec* spec = specFor(name);
+      bool allowed = spec != nullptr && (spec->scope == Scope::kCommon ||
+                                         (spec->scope == Scope::kWorker && sectionName == section));
+      if (!allowed) return "unknown option '" + name + "' in " + value.source;
+    }
+  }
+
+  for (const auto& spec : specs) {
+    Settings::Entry entry;
+    if (flags.count(spec.name)) {
+      entry.source = "--" + spec.name;
+      if (spec.repeatable) {
+        entry.values = flags[spec.name].as<std::vector<std::string>>();
+      } else {
+        entry.values = {flags[spec.name].as<std::string>()};
+      }
+    } else if (auto fromEnv =
+                   spec.scope == Scope::kFlagOnly ? std::nullopt : env(envName(spec.name))) {
+      entry.source = envName(spec.name);
+      entry.values = spec.repeatable ? splitList(*fromEnv) : std::vector{*fromEnv};
+    } else {
+      const IniValue* fromIni = nullptr;
+      bool inIni = spec.scope == Scope::kWorker || spec.scope == Scope::kCommon;
+      for (const std::string& from : {section, std::string("global")}) {
+        if (!inIni || fromIni != nullptr) break;
+        if (from == "global" && spec.scope != Scope::kCommon) break;
+        auto sectionIt = ini.find(from);
+        if (sectionIt == ini.end()) continue;
+        auto it = sectionIt->second.find(spec.name);
+        if (it != sectionIt->second.end()) fromIni = &it->second;
+      }
+      if (fromIni != nullptr) {
+        entry.source = fromIni->source;
+        entry.values = spec.repeatable ? splitList(fromIni->values.front()) : fromIni->values;
+      } else {
+        entry.source = spec.defaultValue.empty() ? "unset" : "default";
+        if (!spec.defaultValue.empty()) {
+          entry.values =
+              spec.repeatable ? splitList(spec.defaultValue) : std::vector{spec.defaultValue};
+        }
+      }
+    }
+    if (spec.check) {
+      for (const auto& value : entry.values) {
+        std::string problem = spec.check(value);
+        if (!problem.empty()) {
+          return "invalid value '" + value + "' for " + spec.name + " (from " + entry.source +
+                 "): " + problem;
+        }
+      }
+    }
+    parsed.settings.set(spec.name, std::move(entry));
+  }
+  return parsed;
+}
+
+}  // namespace mvf::core

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace mvf::core {
+
+// Calls Registration/Register on the kubelet's socket, asynchronously, so the worker's
+// loop keeps handling signals and inotify while the kubelet dials back (up to 10 s).
+// Every attempt uses a fresh channel: a reused one would sit out gRPC's reconnect
+// backoff after the kubelet restarts.
+class Registrar {
+ public:
+  Registrar(std::string kubeletSocket, std::string resourceName, std::string endpoint);
+  ~Registrar();
+
+  // Starts one attempt; `done` runs on a gRPC thread with its outcome. One attempt at a
+  // time: the caller waits for `done` before starting another.
+  void start(std::function<void(grpc::Status)> done);
+
+  // Cancels the attempt in flight, if any; its `done` still runs (CANCELLED).
+  void cancel();
+
+  // Destruction cancels and waits for the attempt in flight, so `done` never outlives it.
+
+ private:
+  struct Attempt;
+  const std::string kubeletSocket_;
+  const std::string resourceName_;
+  const std::string endpoint_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  std::shared_ptr<Attempt> current_;
+};
+
+}  // namespace mvf::core

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "workers/core/host_fs.h"
+#include "workers/core/options.h"
+
+namespace mvf::core {
+
+// A host device node handed to a container at the same path, e.g. /dev/udmabuf.
+struct DeviceNode {
+  std::string path;
+  std::string permissions = "rw";
+  bool operator==(const DeviceNode&) const = default;
+};
+
+struct BindMount {
+  std::string hostPath;
+  std::string containerPath;
+  bool readOnly = true;
+  bool operator==(const BindMount&) const = default;
+};
+
+// What a container gets: nodes, mounts and envs, all with host paths as the host sees
+// them (never prefixed with --host-root).
+struct Grant {
+  std::vector<DeviceNode> nodes;
+  std::vector<BindMount> mounts;
+  std::vector<std::pair<std::string, std::string>> envs;
+  bool operator==(const Grant&) const = default;
+};
+
+// One real device a scan found: a display, a GPU, an IOMMU group, a USB device, udmabuf.
+struct Unit {
+  std::string id;       // stable across restarts; the device ID in exclusive mode
+  std::string problem;  // why it is not usable now; empty when usable
+  std::optional<int64_t> numaNode;
+  Grant grant;
+  bool usable() const { return problem.empty(); }
+};
+
+struct Scan {
+  std::vector<Unit> units;
+  // When no unit was found at all: what is missing, in words an operator can act on
+  // ("/dev/udmabuf does not exist"). Used in logs and in Allocate's error.
+  std::string missing;
+};
+
+// One device class. The core does everything generic (serving, registration, diffing,
+// Allocate); a resource only says what is there. scan() runs on the worker's main loop;
+// compose() may run on any gRPC thread at the same time, so it must not touch state
+// that scan() changes.
+class Resource {
+ public:
+  virtual ~Resource() = default;
+
+  // Reads the host (through the HostFs it was made with) and reports every unit.
+  virtual Scan scan() = 0;
+
+  // Host dirs on devtmpfs/tmpfs whose entries appearing or vanishing should trigger a
+  // rescan. sysfs sends no inotify events; the periodic resync covers it.
+  virtual std::vector<std::string> watchDirs() const = 0;
+
+  // Hook: what a container gets for these usable units. The default is the union of
+  // their grants, with the values of an env var that several units set joined by ','.
+  virtual Grant compose(const std::vector<const Unit*>& units) const;
+};
+
+// How a worker binary describes its resource to runWorker().
+struct ResourceSpec {
+  std::string name;  // "udma": resource intel.com/udma, socket udma.sock, INI section [udma]
+  bool hasExclusiveMode = false;
+  std::vector<OptionSpec> options;  // the resource's own options
+  std::function<std::unique_ptr<Resource>(const Settings&, const HostFs&)> create;
+};
+
+}  // namespace mvf::core
