@@ -153,7 +153,7 @@ void printDevices(const v1beta1::ListAndWatchResponse& list, bool all) {
   constexpr int kShown = 10;
   for (int i = 0; i < list.devices_size(); ++i) {
     if (!all && i == kShown) {
-      say("… " + std::to_string(list.devices_size() - kShown) + " more (--all lists them)");
+      say("... " + std::to_string(list.devices_size() - kShown) + " more (--all lists them)");
       break;
     }
     const auto& device = list.devices(i);

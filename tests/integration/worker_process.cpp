@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,8 +16,6 @@
 #include <stdexcept>
 #include <thread>
 
-extern char** environ;
-
 namespace mvf::testing {
 
 using Clock = std::chrono::steady_clock;
@@ -26,29 +24,31 @@ WorkerProcess::WorkerProcess(const std::string& binary, const std::vector<std::s
                              const std::string& logPath, bool notify)
     : logPath_(logPath) {
   int pipeFds[2] = {-1, -1};
+  if (notify && ::pipe2(pipeFds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
   std::vector<std::string> argv = {binary};
   argv.insert(argv.end(), args.begin(), args.end());
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  if (notify) {
-    if (::pipe2(pipeFds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-    posix_spawn_file_actions_adddup2(&actions, pipeFds[1], 3);
-    argv.push_back("--notify-fd");
-    argv.push_back("3");
-  }
+  if (notify) argv.insert(argv.end(), {"--notify-fd", "3"});
   std::vector<char*> raw;
   for (auto& arg : argv) raw.push_back(arg.data());
   raw.push_back(nullptr);
-  int error = ::posix_spawn(&pid_, binary.c_str(), &actions, nullptr, raw.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  core::UniqueFd log(::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  pid_t parent = ::getpid();
+  pid_ = ::fork();
+  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid_ == 0) {
+    // A test killed by its timeout must not leave workers behind.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(log.get(), 1);
+    ::dup2(log.get(), 2);
+    if (notify) ::dup2(pipeFds[1], 3);
+    ::execv(binary.c_str(), raw.data());
+    ::_exit(127);
+  }
   if (notify) {
     ::close(pipeFds[1]);
     events_fd_.reset(pipeFds[0]);
   }
-  if (error != 0) throw std::runtime_error("posix_spawn " + binary + ": " + std::strerror(error));
   pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
 }
 

@@ -16,7 +16,7 @@ std::string listIds(const std::vector<std::string>& ids) {
     if (i > 0) out += ", ";
     out += ids[i];
   }
-  if (ids.size() > kShown) out += ", …";
+  if (ids.size() > kShown) out += ", ...";
   return out;
 }
 

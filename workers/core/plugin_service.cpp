@@ -193,7 +193,7 @@ grpc::ServerUnaryReactor* PluginService::Allocate(grpc::CallbackServerContext* c
     std::string idList;
     for (const auto& id : ids) idList += (idList.empty() ? "" : ",") + id;
     if (status.ok()) {
-      log->info("container {} ids={} → {}", i, idList, describe(response->container_responses(i)));
+      log->info("container {} ids={} -> {}", i, idList, describe(response->container_responses(i)));
     } else {
       log->warn("container {} ids={} refused", i, idList);
     }

@@ -113,8 +113,9 @@ std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
 
 class Worker {
  public:
-  Worker(WorkerConfig config, std::unique_ptr<Resource> resource)
+  Worker(WorkerConfig config, std::unique_ptr<Resource> resource, UniqueFd signals)
       : config_(std::move(config)),
+        signals_(std::move(signals)),
         resource_(std::move(resource)),
         inventory_(*resource_, config_.resourceName, config_.mode, config_.sharedCount),
         hub_(
@@ -131,13 +132,6 @@ class Worker {
       log_->error("cannot start: {}", error);
       return kExitFailure;
     }
-    // SIGTERM/SIGINT/SIGHUP arrive through a signalfd on the loop.
-    UniqueFd signals = blockedSignalFd({SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
-    if (!signals) {
-      log_->error("signalfd: {}", std::strerror(errno));
-      return kExitFailure;
-    }
-
     grpc::ServerBuilder builder;
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
@@ -161,7 +155,7 @@ class Worker {
     updateWatches();
     serve();
 
-    loop_.watchFd(signals.get(), [this, fd = signals.get()] { onSignal(fd); });
+    loop_.watchFd(signals_.get(), [this] { onSignal(); });
     resyncTimer_ = loop_.after(config_.resync, [this] { resync(); });
     heartbeat();
     if (!loop_.run()) {
@@ -173,9 +167,9 @@ class Worker {
   }
 
  private:
-  void onSignal(int fd) {
+  void onSignal() {
     signalfd_siginfo info{};
-    while (::read(fd, &info, sizeof(info)) == sizeof(info)) {
+    while (::read(signals_.get(), &info, sizeof(info)) == sizeof(info)) {
       if (info.ssi_signo == SIGHUP) {
         log_->info("SIGHUP: rescanning and checking the plugin dir");
         rescan("SIGHUP");
@@ -438,6 +432,7 @@ class Worker {
   }
 
   WorkerConfig config_;
+  UniqueFd signals_;  // SIGTERM, SIGINT, SIGHUP
   std::unique_ptr<Resource> resource_;
   EventLoop loop_;
   Inventory inventory_;
@@ -547,9 +542,15 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
 
   auto& workerConfig = std::get<WorkerConfig>(config);
   setupLogging(spec.name, workerConfig.logLevel, workerConfig.logFormat);
+  // Blocked before any thread exists, gRPC's included, so the signalfd gets them all.
+  UniqueFd signals = blockedSignalFd({SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
+  if (!signals) {
+    logger("worker")->error("signalfd: {}", std::strerror(errno));
+    return kExitFailure;
+  }
   HostFs host(workerConfig.hostRoot);
   auto resource = spec.create(options.settings, host);
-  Worker worker(std::move(workerConfig), std::move(resource));
+  Worker worker(std::move(workerConfig), std::move(resource), std::move(signals));
   return worker.run();
 }
 

@@ -1,0 +1,84 @@
+// inotify on device dirs: entries coming and going are reported, a dir that does not
+// exist yet is watched through its nearest ancestor, and a lost-events overflow is
+// reported so the worker rescans everything.
+#include "workers/core/dir_watcher.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/inotify.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/fakes/fake_node.h"
+
+namespace mvf::core {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Waits for the watcher to become readable, then drains it.
+std::vector<DirWatcher::Event> next(DirWatcher& watcher) {
+  pollfd pfd{watcher.fd(), POLLIN, 0};
+  if (::poll(&pfd, 1, 5000) != 1) return {};
+  return watcher.read();
+}
+
+bool has(const std::vector<DirWatcher::Event>& events, const std::string& dir,
+         const std::string& name, uint32_t mask) {
+  return std::any_of(events.begin(), events.end(), [&](const DirWatcher::Event& e) {
+    return e.dir == dir && e.name == name && (e.mask & mask) != 0;
+  });
+}
+
+TEST(DirWatcher, ReportsEntriesCreatedAndRemoved) {
+  testing::FakeNode node;
+  ASSERT_EQ(node.mkdirs("/dev"), "");
+  DirWatcher watcher;
+  std::string error;
+  ASSERT_TRUE(watcher.start(&error)) << error;
+  ASSERT_EQ(watcher.update({node.host("/dev")}), "");
+
+  ASSERT_EQ(node.file("/dev/udmabuf"), "");
+  EXPECT_TRUE(has(next(watcher), node.host("/dev"), "udmabuf", IN_CREATE));
+  ASSERT_EQ(node.remove("/dev/udmabuf"), "");
+  EXPECT_TRUE(has(next(watcher), node.host("/dev"), "udmabuf", IN_DELETE));
+}
+
+TEST(DirWatcher, WatchesAMissingDirThroughItsAncestorUntilItExists) {
+  testing::FakeNode node;
+  DirWatcher watcher;
+  std::string error;
+  ASSERT_TRUE(watcher.start(&error)) << error;
+  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}), "");
+
+  ASSERT_EQ(node.mkdirs("/dev"), "");  // the root is watched: /dev appears in it
+  EXPECT_TRUE(has(next(watcher), node.root(), "dev", IN_CREATE));
+  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}), "");
+  ASSERT_EQ(node.mkdirs("/dev/vfio"), "");
+  EXPECT_TRUE(has(next(watcher), node.host("/dev"), "vfio", IN_CREATE));
+  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}), "");
+  ASSERT_EQ(node.file("/dev/vfio/7"), "");
+  EXPECT_TRUE(has(next(watcher), node.host("/dev/vfio"), "7", IN_CREATE));
+}
+
+TEST(DirWatcher, ReportsAnOverflowAsAnEventWithNoDir) {
+  testing::FakeNode node;
+  ASSERT_EQ(node.mkdirs("/dev"), "");
+  DirWatcher watcher;
+  std::string error;
+  ASSERT_TRUE(watcher.start(&error)) << error;
+  ASSERT_EQ(watcher.update({node.host("/dev")}), "");
+  // More events than the kernel queues (fs.inotify.max_queued_events, 16384 by default).
+  int limit = 16384;
+  std::ifstream("/proc/sys/fs/inotify/max_queued_events") >> limit;
+  for (int i = 0; i <= limit; ++i) std::ofstream(node.host("/dev/f" + std::to_string(i)));
+  auto events = watcher.read();
+  EXPECT_TRUE(std::any_of(events.begin(), events.end(), [](const DirWatcher::Event& e) {
+    return e.dir.empty() && (e.mask & IN_Q_OVERFLOW);
+  }));
+}
+
+}  // namespace
+}  // namespace mvf::core
