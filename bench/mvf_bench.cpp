@@ -1,0 +1,216 @@
+// mvf-bench: measures the DESIGN §8 figures for the udma worker against the kubelet
+// stand-in on a fake node, and prints them next to their targets. Figures, not pass/fail:
+// tests assert behaviour, this shows speed and memory.
+//
+//   build/bench/mvf-bench [--rounds N]
+#include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <numeric>
+#include <sstream>
+#include <thread>
+
+#include "proto/deviceplugin.grpc.pb.h"
+#include "supervisor/kubelet_stand_in.h"
+#include "tests/fakes/fake_node.h"
+#include "tests/integration/worker_process.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using mvf::kubelet::KubeletStandIn;
+using mvf::kubelet::Node;
+using mvf::testing::FakeNode;
+using mvf::testing::WorkerProcess;
+
+constexpr const char* kResource = "intel.com/udma";
+constexpr auto kTimeout = 10s;
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+struct Stats {
+  std::vector<double> samples;  // milliseconds
+  double percentile(double p) {
+    if (samples.empty()) return 0;
+    std::sort(samples.begin(), samples.end());
+    size_t index = static_cast<size_t>(p / 100.0 * static_cast<double>(samples.size() - 1) + 0.5);
+    return samples[std::min(index, samples.size() - 1)];
+  }
+};
+
+void report(const std::string& what, Stats stats, const std::string& target) {
+  std::printf("%-46s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  (n=%zu)  target %s\n", what.c_str(),
+              stats.percentile(50), stats.percentile(99), stats.percentile(100),
+              stats.samples.size(), target.c_str());
+}
+
+auto healthyCount(int64_t healthy, int registrations = 0) {
+  return [=](const Node& node) {
+    auto it = node.find(kResource);
+    return it != node.end() && !it->second.stopped && it->second.healthy() == healthy &&
+           it->second.capacity() == 1000 &&
+           (registrations == 0 || it->second.registrations == registrations);
+  };
+}
+
+// Proportional set size of a process, from smaps_rollup.
+long pssKb(pid_t pid) {
+  std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  long value = 0;
+  while (rollup >> key) {
+    if (key == "Pss:") {
+      rollup >> value;
+      return value;
+    }
+    rollup.ignore(1 << 10, '\n');
+  }
+  return -1;
+}
+
+// utime + stime of a process, in clock ticks.
+long cpuTicks(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // fields 3..13
+  long utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return utime + stime;
+}
+
+// Default options, so Allocate pays for its info-level audit line as in production.
+std::vector<std::string> workerArgs(const FakeNode& node) {
+  return {"--kubelet-dir", node.kubeletDir(), "--host-root", node.root(),
+          "--run-dir",     node.runDir(),     "--log-level", "warn"};
+}
+
+int run(int argc, char** argv) {
+  int rounds = 50;
+  if (argc == 3 && std::string(argv[1]) == "--rounds") rounds = std::max(1, std::atoi(argv[2]));
+  if (!FakeNode::canMknod()) {
+    std::cerr << "mvf-bench: needs CAP_MKNOD (run as root) to create device nodes\n";
+    return 1;
+  }
+  std::printf("mvf-bench: udma worker vs kubelet stand-in, %d rounds, %u cores\n", rounds,
+              std::thread::hardware_concurrency());
+
+  // start → registered (with devices listed)
+  Stats start;
+  for (int i = 0; i < std::min(rounds, 20); ++i) {
+    FakeNode node;
+    node.charDevice("/dev/udmabuf");
+    KubeletStandIn kubelet(node.kubeletDir());
+    kubelet.start();
+    auto began = Clock::now();
+    WorkerProcess worker(MVF_WORKER_UDMA, workerArgs(node), node.dir() + "/w.log", false);
+    if (!kubelet.waitFor(healthyCount(1000), kTimeout)) {
+      std::cerr << "worker never registered:\n" << worker.log();
+      return 1;
+    }
+    start.samples.push_back(ms(Clock::now() - began));
+  }
+  report("start -> registered, devices listed", start, "<= 300 ms");
+
+  FakeNode node;
+  node.charDevice("/dev/udmabuf");
+  KubeletStandIn kubelet(node.kubeletDir());
+  kubelet.start();
+  WorkerProcess worker(MVF_WORKER_UDMA, workerArgs(node), node.dir() + "/w.log", false);
+  kubelet.waitFor(healthyCount(1000, 1), kTimeout);
+
+  Stats restart;
+  for (int i = 0; i < rounds; ++i) {
+    auto began = Clock::now();
+    kubelet.restart();
+    if (!kubelet.waitFor(healthyCount(1000, i + 2), kTimeout)) {
+      std::cerr << "no re-registration:\n" << worker.log();
+      return 1;
+    }
+    restart.samples.push_back(ms(Clock::now() - began));
+  }
+  report("kubelet restart -> re-registered", restart, "<= 500 ms");
+
+  Stats appear, vanish;
+  for (int i = 0; i < rounds; ++i) {
+    auto began = Clock::now();
+    node.remove("/dev/udmabuf");
+    kubelet.waitFor(healthyCount(0), kTimeout);
+    vanish.samples.push_back(ms(Clock::now() - began));
+    began = Clock::now();
+    node.charDevice("/dev/udmabuf");
+    kubelet.waitFor(healthyCount(1000), kTimeout);
+    appear.samples.push_back(ms(Clock::now() - began));
+  }
+  report("device node created -> ListAndWatch update", appear, "<= 100 ms");
+  report("device node removed -> ListAndWatch update", vanish, "<= 100 ms");
+
+  v1beta1::AllocateRequest request;
+  request.add_container_requests()->add_devices_ids("udma-0");
+  auto channel = grpc::CreateChannel("unix://" + node.kubeletDir() + "/udma.sock",
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1beta1::DevicePlugin::NewStub(channel);
+  auto call = [](v1beta1::DevicePlugin::Stub& s, const v1beta1::AllocateRequest& r) {
+    grpc::ClientContext context;
+    v1beta1::AllocateResponse response;
+    auto began = Clock::now();
+    grpc::Status status = s.Allocate(&context, r, &response);
+    if (!status.ok()) std::cerr << "Allocate failed: " << status.error_message() << "\n";
+    return ms(Clock::now() - began);
+  };
+  for (int i = 0; i < 100; ++i) call(*stub, request);  // warm up the connection
+  Stats sequential;
+  for (int i = 0; i < rounds * 40; ++i) sequential.samples.push_back(call(*stub, request));
+  report("Allocate, sequential", sequential, "p99 <= 0.5 ms");
+  Stats opts;
+  for (int i = 0; i < rounds * 40; ++i) {
+    grpc::ClientContext context;
+    v1beta1::DevicePluginOptions o;
+    auto began = Clock::now();
+    stub->GetDevicePluginOptions(&context, v1beta1::Empty(), &o);
+    opts.samples.push_back(ms(Clock::now() - began));
+  }
+  report("GetDevicePluginOptions (the gRPC floor)", opts, "-");
+
+  Stats concurrent;
+  std::mutex mu;
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&] {
+      auto own = v1beta1::DevicePlugin::NewStub(grpc::CreateChannel(
+          "unix://" + node.kubeletDir() + "/udma.sock", grpc::InsecureChannelCredentials()));
+      for (int i = 0; i < 50; ++i) call(*own, request);
+      std::vector<double> mine;
+      for (int i = 0; i < rounds * 10; ++i) mine.push_back(call(*own, request));
+      std::lock_guard lock(mu);
+      concurrent.samples.insert(concurrent.samples.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& client : clients) client.join();
+  report("Allocate, 8 concurrent clients", concurrent, "p99 <= 2 ms");
+
+  // Idle: nothing changes for a while.
+  int updates = kubelet.resource(kResource)->updates;
+  long ticks = cpuTicks(worker.pid());
+  auto idleFor = 5s;
+  std::this_thread::sleep_for(idleFor);
+  double cpu = static_cast<double>(cpuTicks(worker.pid()) - ticks) /
+               static_cast<double>(sysconf(_SC_CLK_TCK)) / 5.0 * 100.0;
+  std::printf("%-46s %.2f %% CPU, %d ListAndWatch messages in 5 s  target ~0 %%, 0 messages\n",
+              "idle", cpu, kubelet.resource(kResource)->updates - updates);
+  std::printf("%-46s %ld kB PSS after %d kubelet restarts  (supervisor + five workers: <= 25 MB)\n",
+              "memory, one worker", pssKb(worker.pid()), rounds);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return run(argc, argv); }
