@@ -1,8 +1,10 @@
 // The real mvf-worker-udma binary against the kubelet stand-in, over real unix sockets,
 // on a fake node in a temp dir.
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,17 +52,25 @@ class UdmaWorkerTest : public ::testing::Test {
   }
 
   std::unique_ptr<WorkerProcess> startWorker(std::vector<std::string> extra = {}) {
+    // `extra` holds flag/value pairs; one that nodeArgs() already sets replaces it.
     auto args = nodeArgs(node_);
-    args.insert(args.end(), extra.begin(), extra.end());
+    for (size_t i = 0; i + 1 < extra.size(); i += 2) {
+      auto it = std::find(args.begin(), args.end(), extra[i]);
+      if (it == args.end()) {
+        args.insert(args.end(), {extra[i], extra[i + 1]});
+      } else {
+        *(it + 1) = extra[i + 1];
+      }
+    }
     return std::make_unique<WorkerProcess>(
         MVF_WORKER_UDMA, args, node_.dir() + "/worker" + std::to_string(++workers_) + ".log");
   }
 
   // The usual start: /dev/udmabuf present, the kubelet up, the worker registered.
-  std::unique_ptr<WorkerProcess> startRegistered() {
+  std::unique_ptr<WorkerProcess> startRegistered(std::vector<std::string> extra = {}) {
     EXPECT_EQ(node_.charDevice("/dev/udmabuf"), "");
     EXPECT_EQ(kubelet_.start(), "");
-    auto worker = startWorker();
+    auto worker = startWorker(std::move(extra));
     EXPECT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
     return worker;
   }
@@ -304,6 +314,45 @@ TEST_F(UdmaWorkerTest, NotifiesReadyDevicesRegisteredAndHeartbeats) {
   ASSERT_EQ(kubelet_.restart(), "");
   ASSERT_TRUE(worker->awaitEvent("unregistered", kTimeout));
   ASSERT_TRUE(worker->awaitEvent("registered", kTimeout));
+}
+
+// After a kubelet restart the worker must register again and still allocate.
+void expectStillServes(KubeletStandIn& kubelet, WorkerProcess& worker, int registrations) {
+  ASSERT_EQ(kubelet.restart(), "");
+  EXPECT_TRUE(kubelet.waitFor(
+      [&](const Node& node) {
+        return advertises(1000, 1000)(node) && node.at(kResource).registrations == registrations;
+      },
+      kTimeout))
+      << worker.log();
+  v1beta1::AllocateRequest request;
+  request.add_container_requests()->add_devices_ids("udma-1");
+  v1beta1::AllocateResponse response;
+  EXPECT_TRUE(kubelet.allocate(kResource, request, &response).ok());
+}
+
+TEST_F(UdmaWorkerTest, ANotifyPipeNobodyReadsNeverStallsTheWorker) {
+  auto worker = startRegistered({"--heartbeat-interval", "10ms"});
+  ASSERT_FALSE(HasFailure());
+  // A one-page pipe that nobody reads: heartbeats fill it within a second.
+  ASSERT_GE(::fcntl(worker->eventsFd(), F_SETPIPE_SZ, 4096), 0);
+  auto deadline = std::chrono::steady_clock::now() + kTimeout;
+  int queued = 0;
+  while (queued < 4096 - 128 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+    ::ioctl(worker->eventsFd(), FIONREAD, &queued);
+  }
+  ASSERT_GE(queued, 4096 - 128) << "the pipe never filled";
+  expectStillServes(kubelet_, *worker, 2);
+  EXPECT_THAT(worker->log(), HasSubstr("notify pipe full"));
+}
+
+TEST_F(UdmaWorkerTest, ANotifyPipeWhoseReaderIsGoneNeverStopsTheWorker) {
+  auto worker = startRegistered({"--heartbeat-interval", "10ms"});
+  ASSERT_FALSE(HasFailure());
+  worker->closeEvents();
+  ASSERT_TRUE(worker->awaitLog("no more events will be sent", kTimeout)) << worker->log();
+  expectStillServes(kubelet_, *worker, 2);
 }
 
 TEST_F(UdmaWorkerTest, FallsBackToPollingWhenAskedAndStillSeesChanges) {

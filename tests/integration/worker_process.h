@@ -28,8 +28,10 @@ class WorkerProcess {
   // Reads events until one named `event` ("ready", "registered", …) arrives. False on
   // timeout or when the pipe closed first.
   bool awaitEvent(const std::string& event, std::chrono::milliseconds timeout);
-  // Every event line read so far.
-  const std::vector<std::string>& events() const { return events_; }
+  // The read end of the notify pipe, for tests that play a supervisor that stopped
+  // reading (or died: closeEvents()).
+  int eventsFd() const { return events_fd_.get(); }
+  void closeEvents() { events_fd_.reset(); }
 
   void signal(int sig) const;
   // The wait status once it exited, or nullopt if it still ran after `timeout`.
@@ -50,6 +52,14 @@ class WorkerProcess {
   std::string buffer_;
   std::vector<std::string> events_;
 };
+
+// Runs a command to completion: its exit status and everything it printed (stdout and
+// stderr together).
+struct CommandResult {
+  int exitCode = -1;
+  std::string output;
+};
+CommandResult runCommand(const std::vector<std::string>& argv);
 
 // The common flags that point a worker at a fake node, with fast timers.
 std::vector<std::string> nodeArgs(const FakeNode& node);

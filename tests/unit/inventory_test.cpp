@@ -198,6 +198,62 @@ TEST_F(InventoryTest, ExclusiveAllocateOfAnUnusableOrVanishedUnitIsFailedPrecond
   EXPECT_THAT(status.error_message(), HasSubstr("no longer present"));
 }
 
+// GetPreferredAllocation, offered in exclusive mode: must-include first, then the same
+// NUMA node, then the rest.
+class PreferredAllocationTest : public InventoryTest {
+ protected:
+  std::vector<std::string> prefer(std::vector<std::string> available,
+                                  std::vector<std::string> mustInclude, int size) {
+    v1beta1::PreferredAllocationRequest request;
+    auto* container = request.add_container_requests();
+    for (const auto& id : available) container->add_available_deviceids(id);
+    for (const auto& id : mustInclude) container->add_must_include_deviceids(id);
+    container->set_allocation_size(size);
+    v1beta1::PreferredAllocationResponse response;
+    EXPECT_TRUE(inventory_.preferredAllocation(request, &response).ok());
+    std::vector<std::string> out(response.container_responses(0).deviceids().begin(),
+                                 response.container_responses(0).deviceids().end());
+    return out;
+  }
+
+  void SetUp() override {
+    inventory_.update({.units = {unit("a", "/dev/a", "", 0), unit("b", "/dev/b", "", 1),
+                                 unit("c", "/dev/c", "", 1), unit("d", "/dev/d", "", 0),
+                                 unit("e", "/dev/e", "", 1), unit("f", "/dev/f")}});
+  }
+
+  Inventory inventory_{resource_, "intel.com/vfio", Mode::kExclusive, 1000};
+};
+
+TEST_F(PreferredAllocationTest, IsOfferedInExclusiveModeOnly) {
+  EXPECT_TRUE(inventory_.offersPreferredAllocation());
+  EXPECT_FALSE(
+      Inventory(resource_, "intel.com/vfio", Mode::kShared, 10).offersPreferredAllocation());
+}
+
+TEST_F(PreferredAllocationTest, PutsMustIncludeFirstThenItsNumaNode) {
+  EXPECT_THAT(prefer({"a", "b", "c", "d", "e", "f"}, {"d"}, 2), ElementsAre("d", "a"));
+  EXPECT_THAT(prefer({"a", "b", "c", "d", "e", "f"}, {"c"}, 3), ElementsAre("c", "b", "e"));
+  EXPECT_THAT(prefer({"a", "b", "c", "d", "e", "f"}, {"d"}, 4), ElementsAre("d", "a", "b", "c"));
+}
+
+TEST_F(PreferredAllocationTest, WithoutMustIncludePicksTheNodeWithMostAvailable) {
+  EXPECT_THAT(prefer({"a", "b", "c", "d", "e", "f"}, {}, 2), ElementsAre("b", "c"));
+  EXPECT_THAT(prefer({"a", "d", "f", "b"}, {}, 2), ElementsAre("a", "d"));
+}
+
+TEST_F(PreferredAllocationTest, NeverOffersMoreThanAskedOrOutsideTheAvailableSet) {
+  EXPECT_THAT(prefer({"f", "a"}, {}, 5), ElementsAre("a", "f"));
+  v1beta1::PreferredAllocationRequest request;
+  auto* container = request.add_container_requests();
+  container->add_must_include_deviceids("a");
+  container->add_must_include_deviceids("b");
+  container->set_allocation_size(1);
+  v1beta1::PreferredAllocationResponse response;
+  EXPECT_EQ(inventory_.preferredAllocation(request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST(Compose, JoinsEnvValuesAndDropsDuplicateNodesAndMounts) {
   ComposeOnly resource;
   Unit a{.id = "a"};

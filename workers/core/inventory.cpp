@@ -236,6 +236,55 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
   return grpc::Status::OK;
 }
 
+grpc::Status Inventory::preferredAllocation(const v1beta1::PreferredAllocationRequest& request,
+                                            v1beta1::PreferredAllocationResponse* response) const {
+  auto current = state();
+  std::map<std::string, std::optional<int64_t>> numa;
+  for (const auto& device : current->list->devices()) numa[device.id()] = numaOf(device);
+  auto numaNode = [&](const std::string& id) {
+    auto it = numa.find(id);
+    return it == numa.end() ? std::nullopt : it->second;
+  };
+  for (int i = 0; i < request.container_requests_size(); ++i) {
+    const auto& container = request.container_requests(i);
+    if (container.allocation_size() < container.must_include_deviceids_size()) {
+      return {grpc::StatusCode::INVALID_ARGUMENT,
+              "container request " + std::to_string(i) + ": allocation_size " +
+                  std::to_string(container.allocation_size()) + " is below the " +
+                  std::to_string(container.must_include_deviceids_size()) + " must-include IDs"};
+    }
+    auto size = static_cast<size_t>(container.allocation_size());
+    std::vector<std::string> chosen;
+    auto take = [&](const std::string& id) {
+      if (chosen.size() < size && std::find(chosen.begin(), chosen.end(), id) == chosen.end()) {
+        chosen.push_back(id);
+      }
+    };
+    std::set<int64_t> nodes;
+    for (const auto& id : container.must_include_deviceids()) {
+      take(id);
+      if (auto node = numaNode(id)) nodes.insert(*node);
+    }
+    if (nodes.empty()) {
+      std::map<int64_t, int> available;
+      for (const auto& id : container.available_deviceids()) {
+        if (auto node = numaNode(id)) ++available[*node];
+      }
+      auto most =
+          std::max_element(available.begin(), available.end(),
+                           [](const auto& a, const auto& b) { return a.second < b.second; });
+      if (most != available.end()) nodes.insert(most->first);
+    }
+    for (const auto& id : container.available_deviceids()) {
+      if (auto node = numaNode(id); node && nodes.contains(*node)) take(id);
+    }
+    for (const auto& id : container.available_deviceids()) take(id);
+    auto* out = response->add_container_responses();
+    for (const auto& id : chosen) out->add_deviceids(id);
+  }
+  return grpc::Status::OK;
+}
+
 void toResponse(const Grant& grant, v1beta1::ContainerAllocateResponse* response) {
   for (const auto& node : grant.nodes) {
     auto* spec = response->add_devices();

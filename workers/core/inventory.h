@@ -63,6 +63,15 @@ class Inventory {
   grpc::Status allocate(const v1beta1::AllocateRequest& request,
                         v1beta1::AllocateResponse* response) const;
 
+  // Offered in exclusive mode only: there IDs are real devices with NUMA nodes.
+  bool offersPreferredAllocation() const { return mode_ == Mode::kExclusive; }
+
+  // Per container request: the must-include IDs first, then available IDs on the NUMA
+  // nodes those sit on (with none given, on the node with the most available IDs), then
+  // the rest in the kubelet's order, up to allocation_size.
+  grpc::Status preferredAllocation(const v1beta1::PreferredAllocationRequest& request,
+                                   v1beta1::PreferredAllocationResponse* response) const;
+
  private:
   struct State {
     Scan scan;

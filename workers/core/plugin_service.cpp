@@ -156,7 +156,7 @@ grpc::ServerUnaryReactor* PluginService::GetDevicePluginOptions(
     grpc::CallbackServerContext* context, const v1beta1::Empty*,
     v1beta1::DevicePluginOptions* response) {
   response->set_pre_start_required(false);
-  response->set_get_preferred_allocation_available(false);
+  response->set_get_preferred_allocation_available(inventory_.offersPreferredAllocation());
   auto* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;
@@ -174,12 +174,16 @@ grpc::ServerWriteReactor<List>* PluginService::ListAndWatch(grpc::CallbackServer
 }
 
 grpc::ServerUnaryReactor* PluginService::GetPreferredAllocation(
-    grpc::CallbackServerContext* context, const v1beta1::PreferredAllocationRequest*,
-    v1beta1::PreferredAllocationResponse*) {
+    grpc::CallbackServerContext* context, const v1beta1::PreferredAllocationRequest* request,
+    v1beta1::PreferredAllocationResponse* response) {
   auto* reactor = context->DefaultReactor();
-  reactor->Finish({grpc::StatusCode::UNIMPLEMENTED,
-                   "this resource offers no preferred allocation "
-                   "(get_preferred_allocation_available is false)"});
+  if (!inventory_.offersPreferredAllocation()) {
+    reactor->Finish({grpc::StatusCode::UNIMPLEMENTED,
+                     "shared mode offers no preferred allocation "
+                     "(get_preferred_allocation_available is false)"});
+  } else {
+    reactor->Finish(inventory_.preferredAllocation(*request, response));
+  }
   return reactor;
 }
 

@@ -1,0 +1,121 @@
+// The binaries as an operator meets them: exit codes and messages of --version,
+// --check-config and bad options, and mvfctl's verbs against a running worker.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "supervisor/kubelet_stand_in.h"
+#include "tests/fakes/fake_node.h"
+#include "tests/integration/worker_process.h"
+
+namespace mvf::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+CommandResult worker(std::vector<std::string> args) {
+  args.insert(args.begin(), MVF_WORKER_UDMA);
+  return runCommand(args);
+}
+
+TEST(WorkerCli, VersionPrintsTheBinaryAndVersion) {
+  auto result = worker({"--version"});
+  EXPECT_EQ(result.exitCode, 0);
+  EXPECT_THAT(result.output, HasSubstr("mvf-worker-udma 0."));
+}
+
+TEST(WorkerCli, CheckConfigPrintsEffectiveSettingsFromEverySource) {
+  FakeNode node;
+  std::string config = node.dir() + "/mvf.ini";
+  std::ofstream(config) << "[global]\nlog-level = debug\n[udma]\nshared-count = 12\n";
+  auto result = runCommand({"env", "MVF_HOST_ROOT=/host", MVF_WORKER_UDMA, "--check-config",
+                            "--config", config, "--kubelet-dir", node.kubeletDir()});
+  EXPECT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("shared-count = 12  # [udma] in " + config));
+  EXPECT_THAT(result.output, HasSubstr("log-level = debug  # [global] in " + config));
+  EXPECT_THAT(result.output, HasSubstr("host-root = /host  # MVF_HOST_ROOT"));
+  EXPECT_THAT(result.output, HasSubstr("kubelet-dir = " + node.kubeletDir() + "  # --kubelet-dir"));
+}
+
+TEST(WorkerCli, ABadValueExits78NamingTheOptionAndValue) {
+  auto result = worker({"--check-config", "--shared-count", "lots"});
+  EXPECT_EQ(result.exitCode, 78);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("shared-count"), HasSubstr("'lots'")));
+  // Not only in --check-config: a worker started with it refuses to run the same way.
+  result = worker({"--log-format", "xml"});
+  EXPECT_EQ(result.exitCode, 78);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("log-format"), HasSubstr("'xml'")));
+}
+
+TEST(WorkerCli, AnOptionTheWorkerDoesNotHaveExits78) {
+  // udma has a single mode: --mode is not one of its options.
+  auto result = worker({"--mode", "exclusive"});
+  EXPECT_EQ(result.exitCode, 78);
+  EXPECT_THAT(result.output, HasSubstr("--mode"));
+}
+
+TEST(WorkerCli, ASocketPathTooLongForUnixSocketsExits78) {
+  auto result = worker({"--check-config", "--kubelet-dir", "/" + std::string(120, 'k')});
+  EXPECT_EQ(result.exitCode, 78);
+  EXPECT_THAT(result.output, HasSubstr("a unix socket path must be at most 107"));
+}
+
+class MvfctlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build /dev/udmabuf";
+    ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+    ASSERT_EQ(kubelet_.start(), "");
+    worker_ = std::make_unique<WorkerProcess>(MVF_WORKER_UDMA, nodeArgs(node_),
+                                              node_.dir() + "/worker.log");
+    ASSERT_TRUE(worker_->awaitEvent("registered", 10s)) << worker_->log();
+  }
+
+  CommandResult mvfctl(std::vector<std::string> args) {
+    args.insert(args.begin(), MVFCTL);
+    return runCommand(args);
+  }
+
+  FakeNode node_;
+  kubelet::KubeletStandIn kubelet_{node_.kubeletDir()};
+  std::unique_ptr<WorkerProcess> worker_;
+};
+
+TEST_F(MvfctlTest, DevicesListsWhatTheWorkerAdvertises) {
+  auto result = mvfctl({"devices", "udma", "--kubelet-dir", node_.kubeletDir()});
+  EXPECT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("1000 devices, 1000 healthy"));
+  EXPECT_THAT(result.output, HasSubstr("udma-0  Healthy"));
+  EXPECT_THAT(result.output, Not(HasSubstr("udma-999")));
+  result = mvfctl({"devices", "--all", "--socket", node_.kubeletDir() + "/udma.sock"});
+  EXPECT_THAT(result.output, HasSubstr("udma-999  Healthy"));
+}
+
+TEST_F(MvfctlTest, AllocatePrintsOneResponsePerContainerRequest) {
+  auto result =
+      mvfctl({"allocate", "udma", "udma-0", "udma-1,udma-2", "--kubelet-dir", node_.kubeletDir()});
+  EXPECT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("\"hostPath\": \"/dev/udmabuf\""));
+  auto first = result.output.find("/dev/udmabuf");
+  EXPECT_NE(result.output.find("/dev/udmabuf", first + 1), std::string::npos);
+}
+
+TEST_F(MvfctlTest, AllocateOfAnUnknownIdExits1WithTheWorkersError) {
+  auto result = mvfctl({"allocate", "--socket", node_.kubeletDir() + "/udma.sock", "gpu-0"});
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_THAT(result.output, HasSubstr("unknown device ID \"gpu-0\""));
+}
+
+TEST_F(MvfctlTest, ASocketNobodyServesIsAClearError) {
+  auto result = mvfctl({"devices", "--socket", node_.dir() + "/none.sock"});
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_THAT(result.output, HasSubstr("none.sock failed"));
+}
+
+}  // namespace
+}  // namespace mvf::testing
