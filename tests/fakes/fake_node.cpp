@@ -1,7 +1,9 @@
 #include "tests/fakes/fake_node.h"
 
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -71,6 +73,23 @@ std::string FakeNode::remove(const std::string& hostPath) const {
   std::error_code ec;
   fs::remove_all(host(hostPath), ec);
   return ec ? "remove " + host(hostPath) + ": " + ec.message() : "";
+}
+
+core::UniqueFd FakeNode::unixSocket(const std::string& hostPath, bool listen) const {
+  fs::create_directories(fs::path(host(hostPath)).parent_path());
+  core::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = host(hostPath);
+  if (path.size() >= sizeof(addr.sun_path))
+    throw std::runtime_error("socket path too long: " + path);
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    throw std::runtime_error(failed("bind", path));
+  }
+  if (!listen) return {};
+  if (::listen(fd.get(), 16) != 0) throw std::runtime_error(failed("listen", path));
+  return fd;
 }
 
 bool FakeNode::canMknod() {

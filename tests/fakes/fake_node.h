@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "workers/core/unique_fd.h"
+
 namespace mvf::testing {
 
 // A throwaway node under /tmp: a host root to build device trees in, a kubelet plugin
@@ -31,6 +33,9 @@ class FakeNode {
   std::string symlink(const std::string& hostPath, const std::string& target) const;
   std::string fifo(const std::string& hostPath) const;
   std::string remove(const std::string& hostPath) const;
+  // A unix socket at the path: listening (kept while the returned fd lives), or stale —
+  // bound and closed, so the file stays and connections are refused — when !listen.
+  core::UniqueFd unixSocket(const std::string& hostPath, bool listen = true) const;
 
   // mknod needs CAP_MKNOD; tests that need device nodes skip without it.
   static bool canMknod();

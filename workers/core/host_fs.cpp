@@ -1,10 +1,17 @@
 #include "workers/core/host_fs.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <climits>
 #include <vector>
+
+#include "workers/core/unix_socket.h"
 
 namespace mvf::core {
 namespace {
@@ -31,6 +38,23 @@ std::string joinPath(const std::vector<std::string>& parts) {
 }
 
 }  // namespace
+
+std::optional<int64_t> parseNumber(std::string_view text, int base) {
+  if (base == 16 && text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+    text.remove_prefix(2);
+  }
+  int64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value, base);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return value;
+}
+
+std::optional<int64_t> numaNodeOf(const HostDir& device) {
+  auto node = parseNumber(device.read("numa_node").value_or(""));
+  if (node && *node >= 0) return node;
+  return std::nullopt;
+}
 
 std::string_view describe(FileType type) {
   switch (type) {
@@ -127,6 +151,79 @@ FileInfo HostFs::lstat(std::string_view hostPath) const {
     info.type = FileType::kFifo;
   }
   return info;
+}
+
+std::optional<HostDir> HostFs::openDir(std::string_view hostPath) const {
+  auto resolved = resolve(hostPath, /*followLast=*/true);
+  if (!resolved) return std::nullopt;
+  UniqueFd fd(::open(local(*resolved).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  return HostDir(std::move(fd));
+}
+
+std::vector<std::string> HostFs::list(std::string_view hostPath) const {
+  std::vector<std::string> names;
+  auto dir = openDir(hostPath);
+  if (!dir) return names;
+  return dir->list();
+}
+
+int HostFs::probeSocket(std::string_view hostPath) const {
+  auto resolved = resolve(hostPath, /*followLast=*/false);
+  if (!resolved) return ELOOP;
+  size_t slash = resolved->rfind('/');
+  auto dir = openDir(resolved->substr(0, slash == 0 ? 1 : slash));
+  if (!dir) return ENOENT;
+  return probeUnixSocket("/proc/self/fd/" + std::to_string(dir->fd()) + "/" +
+                         resolved->substr(slash + 1));
+}
+
+std::optional<std::string> HostDir::read(const std::string& name) const {
+  UniqueFd file(::openat(fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st {};
+  if (!file || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  char buffer[4096];
+  ssize_t length = ::read(file.get(), buffer, sizeof(buffer));
+  if (length < 0) return std::nullopt;
+  std::string_view text(buffer, static_cast<size_t>(length));
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  return std::string(text);
+}
+
+std::optional<std::string> HostDir::linkName(const std::string& name) const {
+  char target[PATH_MAX];
+  ssize_t length = ::readlinkat(fd_.get(), name.c_str(), target, sizeof(target) - 1);
+  if (length <= 0) return std::nullopt;
+  std::string_view link(target, static_cast<size_t>(length));
+  while (!link.empty() && link.back() == '/') link.remove_suffix(1);
+  return std::string(link.substr(link.rfind('/') + 1));
+}
+
+bool HostDir::exists(const std::string& name) const {
+  struct stat st {};
+  return ::fstatat(fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+std::vector<std::string> HostDir::list() const {
+  std::vector<std::string> names;
+  // fdopendir takes ownership of the fd it is given, so give it a duplicate.
+  int copy = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return names;
+  DIR* dir = ::fdopendir(copy);
+  if (dir == nullptr) {
+    ::close(copy);
+    return names;
+  }
+  while (const dirent* entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 }  // namespace mvf::core

@@ -2,9 +2,13 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "workers/core/unique_fd.h"
 
 namespace mvf::core {
 
@@ -29,6 +33,39 @@ struct FileInfo {
   int error = 0;  // errno when type is kUnreadable
 };
 
+// A number from a sysfs attribute: decimal, or hex with or without "0x" for base 16.
+// nullopt for junk, an empty text or a value that does not fit.
+std::optional<int64_t> parseNumber(std::string_view text, int base = 10);
+
+// An open directory of the host, for reading many entries of one sysfs device without
+// resolving its path again for each (a scan of 500 USB devices reads thousands).
+class HostDir {
+ public:
+  explicit HostDir(UniqueFd fd) : fd_(std::move(fd)) {}
+
+  // A sysfs attribute: the content of the regular file `name`, trimmed, at most 4 KiB.
+  // nullopt when it is missing, not a regular file, or unreadable. Never blocks: a fifo
+  // planted where an attribute belongs is refused, not opened for reading.
+  std::optional<std::string> read(const std::string& name) const;
+
+  // The last component of symlink `name`'s target ("vfio-pci" for driver ->
+  // ../../../bus/pci/drivers/vfio-pci); nullopt when `name` is not a symlink.
+  std::optional<std::string> linkName(const std::string& name) const;
+
+  bool exists(const std::string& name) const;
+
+  // The entry names, sorted.
+  std::vector<std::string> list() const;
+
+  int fd() const { return fd_.get(); }
+
+ private:
+  UniqueFd fd_;
+};
+
+// A PCI device's NUMA node from its numa_node attribute; nullopt for -1 (none) or junk.
+std::optional<int64_t> numaNodeOf(const HostDir& device);
+
 // The host's filesystem as seen under --host-root. Every host path a worker reads goes
 // through here, so tests point the root at a temp dir, and a symlink in the host tree is
 // resolved as the host would resolve it: an absolute target starts again at the host
@@ -51,6 +88,18 @@ class HostFs {
 
   // lstat() of the path's last component after resolving its parents.
   FileInfo lstat(std::string_view hostPath) const;
+
+  // The directory at the path, every symlink resolved inside the host root.
+  std::optional<HostDir> openDir(std::string_view hostPath) const;
+
+  // The names in a directory, sorted; empty when it is missing or unreadable.
+  std::vector<std::string> list(std::string_view hostPath) const;
+
+  // connect()s to a unix socket of the host without blocking: 0 when something accepts,
+  // else the errno (ECONNREFUSED: a stale socket nobody listens on). The path goes
+  // through /proc/self/fd of its open directory, so a deep host root never makes it
+  // too long for sun_path.
+  int probeSocket(std::string_view hostPath) const;
 
  private:
   std::string root_;  // no trailing slash; "" for "/"

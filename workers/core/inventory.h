@@ -14,8 +14,6 @@
 
 namespace mvf::core {
 
-enum class Mode { kShared, kExclusive };
-
 // How one advertised list differs from the one before, by device ID.
 struct ListChange {
   std::vector<std::string> added;

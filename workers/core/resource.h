@@ -13,6 +13,15 @@
 
 namespace mvf::core {
 
+// shared: <count> IDs that each grant every usable device; exclusive: one ID per device.
+enum class Mode { kShared, kExclusive };
+
+// The --mode setting; shared for a resource that has no exclusive mode (and no option).
+inline Mode modeOf(const Settings& settings) {
+  return settings.has("mode") && settings.text("mode") == "exclusive" ? Mode::kExclusive
+                                                                      : Mode::kShared;
+}
+
 // A host device node handed to a container at the same path, e.g. /dev/udmabuf.
 struct DeviceNode {
   std::string path;
@@ -50,6 +59,9 @@ struct Scan {
   // When no unit was found at all: what is missing, in words an operator can act on
   // ("/dev/udmabuf does not exist"). Used in logs and in Allocate's error.
   std::string missing;
+  // Something may become usable in a moment without any inotify event (an X server
+  // creates its socket before it listens): rescan after --recheck-interval.
+  bool recheck = false;
 };
 
 // One device class. The core does everything generic (serving, registration, diffing,

@@ -45,7 +45,7 @@ struct WorkerConfig {
   Mode mode = Mode::kShared;
   uint32_t sharedCount = 0;
   int notifyFd = -1;
-  Duration resync{}, heartbeat{}, backoffInitial{}, backoffMax{}, pollInterval{};
+  Duration resync{}, recheck{}, heartbeat{}, backoffInitial{}, backoffMax{}, pollInterval{};
   bool poll = false;
   spdlog::level::level_enum logLevel = spdlog::level::info;
   LogFormat logFormat = LogFormat::kText;
@@ -87,8 +87,7 @@ std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
              std::to_string(kMaxUnixPath);
     }
   }
-  config.mode = spec.hasExclusiveMode && settings.text("mode") == "exclusive" ? Mode::kExclusive
-                                                                              : Mode::kShared;
+  config.mode = modeOf(settings);
   config.sharedCount = static_cast<uint32_t>(settings.integer("shared-count"));
   if (settings.has("notify-fd")) {
     config.notifyFd = static_cast<int>(settings.integer("notify-fd"));
@@ -96,6 +95,7 @@ std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
     if (!problem.empty()) return "invalid value for notify-fd: " + problem;
   }
   config.resync = settings.duration("resync-interval");
+  config.recheck = settings.duration("recheck-interval");
   config.heartbeat = settings.duration("heartbeat-interval");
   config.backoffInitial = settings.duration("register-backoff");
   config.backoffMax = settings.duration("register-backoff-max");
@@ -193,7 +193,14 @@ class Worker {
   // --- devices ---
 
   void rescan(const char* why) {
-    ListChange change = inventory_.update(resource_->scan());
+    Scan scan = resource_->scan();
+    if (scan.recheck && recheckTimer_ == 0) {
+      recheckTimer_ = loop_.after(config_.recheck, [this] {
+        recheckTimer_ = 0;
+        rescan("recheck");
+      });
+    }
+    ListChange change = inventory_.update(std::move(scan));
     auto counts = inventory_.counts();
     if (change.empty() && scanned_) return;
     if (!scanned_) {
@@ -458,6 +465,7 @@ class Worker {
   EventLoop::TimerId retryTimer_ = 0;
   EventLoop::TimerId serveTimer_ = 0;
   EventLoop::TimerId resyncTimer_ = 0;
+  EventLoop::TimerId recheckTimer_ = 0;
 };
 
 }  // namespace
@@ -487,6 +495,9 @@ std::vector<OptionSpec> workerOptions(const ResourceSpec& spec) {
   std::vector<OptionSpec> timers = {
       {"resync-interval", "30s", "full rescan and plugin dir check, for what inotify misses",
        Scope::kCommon, durationIn(10ms, 24h)},
+      {"recheck-interval", "100ms",
+       "rescan delay while a device may become usable without an event (a new X socket)",
+       Scope::kCommon, durationIn(1ms, 1h)},
       {"heartbeat-interval", "5s", "heartbeat events on the notify fd", Scope::kCommon,
        durationIn(10ms, 1h)},
       {"register-backoff", "50ms", "first delay before retrying registration", Scope::kCommon,

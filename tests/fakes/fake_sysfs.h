@@ -1,0 +1,46 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/fakes/fake_node.h"
+
+namespace mvf::testing {
+
+// Builders for fake sysfs and /dev trees in a FakeNode, laid out as a real kernel lays
+// them out (as seen in the device lab's Linux 6.1 guest): devices live under
+// /sys/devices/pci0000:00/, and /sys/class, /sys/bus and /sys/kernel/iommu_groups hold
+// relative symlinks into it. Each returns "" or an error text.
+
+struct PciFunction {
+  std::string address;  // 0000:00:02.0
+  std::string vendor = "0x8086";
+  std::string pciClass = "0x030000";  // display controller
+  std::string driver;                 // "" for none
+  int numaNode = -1;
+  bool virtualFunction = false;  // gets a physfn link
+};
+std::string addPciFunction(const FakeNode& node, const PciFunction& function);
+
+// A DRM card (and render node, when renderMinor is set) of a PCI function: sysfs entries
+// and /dev/dri nodes.
+std::string addDrmCard(const FakeNode& node, const std::string& address, int cardMinor,
+                       std::optional<int> renderMinor);
+
+// An IOMMU group: its sysfs member links and /dev/vfio/<group>. The members must exist.
+std::string addIommuGroup(const FakeNode& node, int group, const std::vector<std::string>& members);
+
+struct UsbDevice {
+  std::string portPath;  // 1-2, 1-2.3
+  int devnum = 2;
+  std::string vendor = "0627";
+  std::string product = "0001";
+  std::string serial;  // "" for none
+  std::string deviceClass = "00";
+};
+// Under the xHCI controller 0000:00:06.0; the bus is the port path's first number. Also
+// creates /dev/bus/usb/BBB/DDD.
+std::string addUsbDevice(const FakeNode& node, const UsbDevice& device);
+
+}  // namespace mvf::testing

@@ -1,0 +1,159 @@
+// Which IOMMU groups the vfio worker finds usable — the kernel's viability rule — and
+// what a container gets for them.
+#include "workers/vfio/iommu_groups.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/fakes/fake_sysfs.h"
+
+namespace mvf::vfio {
+namespace {
+
+using ::testing::ElementsAre;
+using testing::FakeNode;
+using ::testing::HasSubstr;
+
+class IommuGroupsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD";
+    ASSERT_EQ(node_.charDevice("/dev/vfio/vfio", 10, 196), "");
+  }
+
+  void group(int number, std::vector<std::pair<std::string, std::string>> members) {
+    std::vector<std::string> addresses;
+    for (const auto& [address, driver] : members) {
+      ASSERT_EQ(testing::addPciFunction(node_, {.address = address, .driver = driver}), "");
+      addresses.push_back(address);
+    }
+    ASSERT_EQ(testing::addIommuGroup(node_, number, addresses), "");
+  }
+
+  core::Scan scan() { return IommuGroups(core::HostFs(node_.root())).scan(); }
+
+  static const core::Unit* find(const core::Scan& scan, const std::string& id) {
+    for (const auto& unit : scan.units) {
+      if (unit.id == id) return &unit;
+    }
+    return nullptr;
+  }
+
+  FakeNode node_;
+};
+
+struct ViabilityCase {
+  const char* name;
+  std::vector<std::pair<std::string, std::string>> members;  // address, driver
+  bool usable;
+  const char* problem;
+};
+
+class Viability : public IommuGroupsTest, public ::testing::WithParamInterface<ViabilityCase> {};
+
+TEST_P(Viability, FollowsTheKernelsRule) {
+  group(7, GetParam().members);
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 1u);
+  EXPECT_EQ(found.units[0].usable(), GetParam().usable) << found.units[0].problem;
+  EXPECT_THAT(found.units[0].problem, HasSubstr(GetParam().problem));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, Viability,
+    ::testing::Values(ViabilityCase{"VfioPci", {{"0000:00:07.0", "vfio-pci"}}, true, ""},
+                      ViabilityCase{"VfioVariant", {{"0000:00:07.0", "vfio-pci-mlx5"}}, true, ""},
+                      ViabilityCase{"WithBridgeStubAndUnbound",
+                                    {{"0000:00:1c.0", "pcieport"},
+                                     {"0000:01:00.0", "vfio-pci"},
+                                     {"0000:01:00.1", "pci-stub"},
+                                     {"0000:01:00.2", ""}},
+                                    true,
+                                    ""},
+                      ViabilityCase{
+                          "MemberOnAHostDriver",
+                          {{"0000:01:00.0", "vfio-pci"}, {"0000:01:00.1", "snd_hda_intel"}},
+                          false,
+                          "member 0000:01:00.1 is bound to snd_hda_intel"}),
+    [](const auto& param) { return std::string(param.param.name); });
+
+TEST_F(IommuGroupsTest, ContainersGetTheContainerNodeGroupNodesAndVfioBoundMembers) {
+  group(7, {{"0000:00:07.0", "vfio-pci"}});
+  group(11,
+        {{"0000:00:1c.0", "pcieport"}, {"0000:01:00.0", "vfio-pci"}, {"0000:01:00.1", "vfio-pci"}});
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 2u);
+  IommuGroups groups(core::HostFs(node_.root()));
+  core::Grant grant = groups.compose({&found.units[0], &found.units[1]});
+  std::vector<std::string> paths;
+  for (const auto& n : grant.nodes) paths.push_back(n.path);
+  EXPECT_THAT(paths, ElementsAre("/dev/vfio/vfio", "/dev/vfio/7", "/dev/vfio/11"));
+  EXPECT_THAT(grant.envs,
+              ElementsAre(std::pair<std::string, std::string>(
+                  "PCI_RESOURCE_INTEL_COM_VFIO", "0000:00:07.0,0000:01:00.0,0000:01:00.1")));
+}
+
+TEST_F(IommuGroupsTest, GroupsAreSortedByNumberAndCarryTheirNumaNode) {
+  ASSERT_EQ(testing::addPciFunction(
+                node_, {.address = "0000:81:00.0", .driver = "vfio-pci", .numaNode = 1}),
+            "");
+  ASSERT_EQ(testing::addIommuGroup(node_, 12, {"0000:81:00.0"}), "");
+  group(7, {{"0000:00:07.0", "vfio-pci"}});
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 2u);
+  EXPECT_EQ(found.units[0].id, "7");
+  EXPECT_EQ(found.units[0].numaNode, std::nullopt);
+  EXPECT_EQ(found.units[1].id, "12");
+  EXPECT_EQ(found.units[1].numaNode, 1);
+}
+
+TEST_F(IommuGroupsTest, WithoutTheContainerNodeNoGroupIsUsable) {
+  group(7, {{"0000:00:07.0", "vfio-pci"}});
+  ASSERT_EQ(node_.remove("/dev/vfio/vfio"), "");
+  ASSERT_EQ(node_.file("/dev/vfio/vfio"), "");
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 1u);
+  EXPECT_THAT(found.units[0].problem, HasSubstr("/dev/vfio/vfio is a regular file"));
+}
+
+TEST_F(IommuGroupsTest, HostileEntriesInDevVfioAreSkipped) {
+  group(7, {{"0000:00:07.0", "vfio-pci"}});
+  ASSERT_EQ(node_.file("/dev/vfio/8"), "");          // a regular file named like a group
+  ASSERT_EQ(node_.symlink("/dev/vfio/9", "7"), "");  // a symlink to a real group
+  ASSERT_EQ(node_.charDevice("/dev/vfio/99999999999", 244, 9), "");  // a huge number
+  ASSERT_EQ(node_.charDevice("/dev/vfio/abc", 244, 10), "");
+  ASSERT_EQ(node_.mkdirs("/dev/vfio/devices"), "");
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 1u);
+  EXPECT_EQ(found.units[0].id, "7");
+}
+
+TEST_F(IommuGroupsTest, AGroupWithoutSysfsMembersIsUnusable) {
+  ASSERT_EQ(node_.charDevice("/dev/vfio/3", 244, 3), "");
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 1u);
+  EXPECT_THAT(found.units[0].problem, HasSubstr("lists no member device"));
+}
+
+TEST_F(IommuGroupsTest, NoGroupsSaysWhatIsMissing) {
+  core::Scan found = scan();
+  EXPECT_TRUE(found.units.empty());
+  EXPECT_THAT(found.missing, HasSubstr("no VFIO group in /dev/vfio"));
+}
+
+TEST_F(IommuGroupsTest, IncludesIommufdNodesWhenTheKernelHasThem) {
+  group(7, {{"0000:00:07.0", "vfio-pci"}});
+  ASSERT_EQ(node_.mkdirs("/sys/devices/pci0000:00/0000:00:07.0/vfio-dev/vfio0"), "");
+  ASSERT_EQ(node_.charDevice("/dev/vfio/devices/vfio0", 511, 0), "");
+  // Without /dev/iommu (before Linux 6.6) the cdev is not offered.
+  EXPECT_EQ(scan().units[0].grant.nodes.size(), 2u);
+  ASSERT_EQ(node_.charDevice("/dev/iommu", 10, 123), "");
+  core::Scan found = scan();
+  std::vector<std::string> paths;
+  for (const auto& n : found.units[0].grant.nodes) paths.push_back(n.path);
+  EXPECT_THAT(
+      paths, ElementsAre("/dev/vfio/vfio", "/dev/vfio/7", "/dev/vfio/devices/vfio0", "/dev/iommu"));
+}
+
+}  // namespace
+}  // namespace mvf::vfio

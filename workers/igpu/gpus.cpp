@@ -1,0 +1,167 @@
+#include "workers/igpu/gpus.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "workers/core/logging.h"
+
+namespace mvf::igpu {
+namespace {
+
+constexpr const char* kIntel = "0x8086";
+constexpr const char* kIntegratedAddress = "0000:00:02.0";
+
+struct Gpu {
+  std::string address;
+  std::string vendor;
+  core::Unit unit;
+};
+
+bool isHex(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
+// "card3" → true; "card0-HDMI-A-1" (a connector) and "renderD128" → false.
+bool isCard(const std::string& name) {
+  return name.size() > 4 && name.rfind("card", 0) == 0 &&
+         std::all_of(name.begin() + 4, name.end(), [](char c) { return std::isdigit(c); });
+}
+
+bool isRender(const std::string& name) {
+  return name.size() > 7 && name.rfind("renderD", 0) == 0 &&
+         std::all_of(name.begin() + 7, name.end(), [](char c) { return std::isdigit(c); });
+}
+
+}  // namespace
+
+bool isPciAddress(std::string_view text) {
+  // dddd:bb:dd.f
+  return text.size() == 12 && text[4] == ':' && text[7] == ':' && text[10] == '.' &&
+         isHex(text.substr(0, 4)) && isHex(text.substr(5, 2)) && isHex(text.substr(8, 2)) &&
+         text[11] >= '0' && text[11] <= '7';
+}
+
+Gpus::Gpus(core::HostFs host, core::Mode mode, std::string pciAddress, bool anyVendor)
+    : host_(std::move(host)),
+      mode_(mode),
+      pciAddress_(std::move(pciAddress)),
+      anyVendor_(anyVendor) {}
+
+core::Scan Gpus::scan() {
+  auto log = core::logger("igpu");
+  std::map<std::string, Gpu> gpus;  // by PCI address, so sorted by address
+  for (const auto& card : host_.list("/sys/class/drm")) {
+    if (!isCard(card)) continue;
+    std::string devicePath = "/sys/class/drm/" + card + "/device";
+    auto resolved = host_.resolve(devicePath, /*followLast=*/true);
+    std::string address = resolved ? resolved->substr(resolved->rfind('/') + 1) : "";
+    if (!isPciAddress(address)) {
+      log->debug("ignoring {}: not a PCI device", devicePath);
+      continue;
+    }
+    auto device = host_.openDir(*resolved);
+    if (!device || gpus.contains(address)) continue;
+    auto vendor = device->read("vendor");
+    auto pciClass = device->read("class");
+    if (!vendor || !pciClass || pciClass->rfind("0x03", 0) != 0) {
+      log->debug("ignoring {} ({}): not a display-class PCI function", card, address);
+      continue;
+    }
+    if (device->exists("physfn")) {
+      log->debug("ignoring {} ({}): an SR-IOV virtual function", card, address);
+      continue;
+    }
+    Gpu gpu{.address = address, .vendor = *vendor, .unit = {.id = address}};
+    gpu.unit.numaNode = core::numaNodeOf(*device);
+    std::vector<std::string> nodes;
+    for (const auto& name : host_.list(*resolved + "/drm")) {
+      if (isCard(name) || isRender(name)) nodes.push_back(name);
+    }
+    for (const auto& name : nodes) {
+      std::string node = "/dev/dri/" + name;
+      core::FileInfo info = host_.lstat(node);
+      if (info.type != core::FileType::kCharDevice && gpu.unit.problem.empty()) {
+        gpu.unit.problem =
+            node + " is " + std::string(core::describe(info.type)) + ", not a character device";
+      }
+      gpu.unit.grant.nodes.push_back({node});
+    }
+    if (nodes.empty()) gpu.unit.problem = *resolved + "/drm lists no card or render node";
+    gpus.emplace(address, std::move(gpu));
+  }
+
+  // Which GPUs this worker hands out.
+  std::vector<const Gpu*> chosen;
+  std::string why;
+  auto vendorOk = [&](const Gpu& gpu) { return anyVendor_ || gpu.vendor == kIntel; };
+  if (!pciAddress_.empty()) {
+    auto it = gpus.find(pciAddress_);
+    if (it == gpus.end()) {
+      why = "no display-class PCI device " + pciAddress_ + " with a DRM card (--igpu-pci)";
+    } else if (!vendorOk(it->second)) {
+      why = pciAddress_ + " is not an Intel GPU (vendor " + it->second.vendor +
+            "); --igpu-vendor any admits it";
+    } else {
+      chosen.push_back(&it->second);
+    }
+  } else if (mode_ == core::Mode::kExclusive) {
+    for (const auto& [address, gpu] : gpus) {
+      if (vendorOk(gpu)) chosen.push_back(&gpu);
+    }
+  } else {
+    auto integrated = gpus.find(kIntegratedAddress);
+    if (integrated != gpus.end() && vendorOk(integrated->second)) {
+      chosen.push_back(&integrated->second);
+    } else {
+      for (const auto& [address, gpu] : gpus) {
+        if (!vendorOk(gpu)) continue;
+        chosen.push_back(&gpu);
+        break;
+      }
+    }
+  }
+  if (chosen.empty() && why.empty()) {
+    why = std::string("no ") + (anyVendor_ ? "" : "Intel ") +
+          "display-class PCI device with a DRM card in /sys/class/drm";
+  }
+
+  std::string choice;
+  for (const Gpu* gpu : chosen) choice += (choice.empty() ? "" : ", ") + gpu->address;
+  if (choice != lastChoice_) {
+    if (mode_ == core::Mode::kShared && pciAddress_.empty() && !chosen.empty() &&
+        chosen.front()->address != kIntegratedAddress) {
+      log->info("using GPU {}: there is no {} GPU at {}, and this one may be a discrete card",
+                choice, anyVendor_ ? "usable" : "Intel", kIntegratedAddress);
+    } else if (!choice.empty()) {
+      log->info("using GPU {}", choice);
+    }
+    lastChoice_ = choice;
+  }
+
+  core::Scan scan;
+  for (const Gpu* gpu : chosen) scan.units.push_back(gpu->unit);
+  scan.missing = why;
+  return scan;
+}
+
+const core::ResourceSpec kSpec{
+    .name = "igpu",
+    .hasExclusiveMode = true,
+    .options = {{"igpu-pci", "", "the GPU's PCI address, e.g. 0000:00:02.0", core::Scope::kWorker,
+                 [](std::string_view text) -> std::string {
+                   return isPciAddress(text) ? "" : "expected a PCI address like 0000:00:02.0";
+                 }},
+                {"igpu-vendor", "intel", "intel, or any to admit a GPU of another vendor",
+                 core::Scope::kWorker, core::oneOf({"intel", "any"})}},
+    .create = [](const core::Settings& settings,
+                 const core::HostFs& host) -> std::unique_ptr<core::Resource> {
+      auto mode =
+          settings.text("mode") == "exclusive" ? core::Mode::kExclusive : core::Mode::kShared;
+      return std::make_unique<Gpus>(host, mode, settings.text("igpu-pci"),
+                                    settings.text("igpu-vendor") == "any");
+    }};
+
+}  // namespace mvf::igpu

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "workers/core/resource.h"
+
+namespace mvf::igpu {
+
+// intel.com/igpu: GPUs found through /sys/class/drm/card<N>/device — display-class PCI
+// functions, SR-IOV virtual functions skipped — with their card and render nodes taken
+// from the device's own drm/ folder (never assumed to be card0/renderD128: on many
+// machines card0 is another device). Each node must exist as a character device in
+// /dev/dri. Shared mode hands out one GPU: --igpu-pci if given, else the Intel one at
+// 0000:00:02.0, else the first Intel display device by address. Exclusive mode lists
+// every matching GPU under its PCI address, with its NUMA node.
+class Gpus final : public core::Resource {
+ public:
+  Gpus(core::HostFs host, core::Mode mode, std::string pciAddress, bool anyVendor);
+
+  core::Scan scan() override;
+  std::vector<std::string> watchDirs() const override { return {"/dev/dri"}; }
+
+ private:
+  core::HostFs host_;
+  const core::Mode mode_;
+  const std::string pciAddress_;  // "" unless --igpu-pci
+  const bool anyVendor_;
+  std::string lastChoice_;  // logged when it changes
+};
+
+// "0000:00:02.0" → true: the domain:bus:device.function of a PCI function.
+bool isPciAddress(std::string_view text);
+
+extern const core::ResourceSpec kSpec;
+
+}  // namespace mvf::igpu

@@ -1,0 +1,153 @@
+#include "workers/usb/usb_devices.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+#include "workers/core/logging.h"
+
+namespace mvf::usb {
+namespace {
+
+constexpr const char* kDevices = "/sys/bus/usb/devices";
+constexpr const char* kBusDir = "/dev/bus/usb";
+constexpr int64_t kHubClass = 0x09;
+
+bool isHexId(std::string_view text) {
+  return text.size() == 4 && std::all_of(text.begin(), text.end(), [](char c) {
+           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+         });
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool digitsOnly(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
+}  // namespace
+
+std::optional<UsbMatch> parseUsbMatch(std::string_view text) {
+  size_t first = text.find(':');
+  if (first == std::string_view::npos) return std::nullopt;
+  size_t second = text.find(':', first + 1);
+  std::string_view vendor = text.substr(0, first);
+  std::string_view product = text.substr(
+      first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1);
+  if (!isHexId(vendor) || !isHexId(product)) return std::nullopt;
+  UsbMatch match{lower(vendor), lower(product), std::nullopt};
+  if (second != std::string_view::npos) {
+    std::string_view serial = text.substr(second + 1);
+    if (serial.empty()) return std::nullopt;
+    match.serial = std::string(serial);
+  }
+  return match;
+}
+
+bool isPortPath(std::string_view name) {
+  size_t dash = name.find('-');
+  if (dash == std::string_view::npos || !digitsOnly(name.substr(0, dash))) return false;
+  std::string_view ports = name.substr(dash + 1);
+  size_t start = 0;
+  while (true) {
+    size_t dot = ports.find('.', start);
+    if (!digitsOnly(ports.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
+      return false;
+    }
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+UsbDevices::UsbDevices(core::HostFs host, std::vector<UsbMatch> matches, bool hubs)
+    : host_(std::move(host)), matches_(std::move(matches)), hubs_(hubs) {}
+
+std::vector<std::string> UsbDevices::watchDirs() const {
+  std::vector<std::string> dirs{kBusDir};
+  for (const auto& bus : host_.list(kBusDir)) dirs.push_back(std::string(kBusDir) + "/" + bus);
+  return dirs;
+}
+
+core::Scan UsbDevices::scan() {
+  auto log = core::logger("usb");
+  core::Scan scan;
+  for (const auto& name : host_.list(kDevices)) {
+    if (!isPortPath(name)) continue;  // root hubs usbN, interfaces 1-2:1.0
+    std::string path = std::string(kDevices) + "/" + name;
+    auto device = host_.openDir(path);
+    if (!device) {
+      log->warn("ignoring {}: not a readable directory", path);
+      continue;
+    }
+    auto bus = core::parseNumber(device->read("busnum").value_or(""));
+    auto devnum = core::parseNumber(device->read("devnum").value_or(""));
+    auto vendor = device->read("idVendor");
+    auto product = device->read("idProduct");
+    auto deviceClass = core::parseNumber(device->read("bDeviceClass").value_or(""), 16);
+    if (!bus || !devnum || *bus < 1 || *bus > 999 || *devnum < 1 || *devnum > 999 || !vendor ||
+        !isHexId(*vendor) || !product || !isHexId(*product) || !deviceClass) {
+      log->warn(
+          "ignoring {}: busnum, devnum, idVendor, idProduct or bDeviceClass is missing "
+          "or not valid",
+          path);
+      continue;
+    }
+    if (*deviceClass == kHubClass && !hubs_) continue;
+    auto serial = device->read("serial");
+    bool wanted = matches_.empty() ||
+                  std::any_of(matches_.begin(), matches_.end(), [&](const UsbMatch& match) {
+                    return match.vendor == lower(*vendor) && match.product == lower(*product) &&
+                           (!match.serial || match.serial == serial);
+                  });
+    if (!wanted) continue;
+
+    char node[32];
+    std::snprintf(node, sizeof(node), "/dev/bus/usb/%03d/%03d", static_cast<int>(*bus),
+                  static_cast<int>(*devnum));
+    core::Unit unit{.id = "usb-" + name};
+    unit.grant.nodes.push_back({node});
+    unit.grant.envs.emplace_back(kEnv, std::to_string(*bus) + ":" + std::to_string(*devnum));
+    core::FileInfo info = host_.lstat(node);
+    if (info.type != core::FileType::kCharDevice) {
+      unit.problem = std::string(node) + " is " + std::string(core::describe(info.type)) +
+                     ", not a character device";
+    }
+    scan.units.push_back(std::move(unit));
+  }
+  if (scan.units.empty()) {
+    scan.missing = matches_.empty() ? "no USB device other than hubs in /sys/bus/usb/devices"
+                                    : "no USB device matches --usb-match";
+  }
+  return scan;
+}
+
+const core::ResourceSpec kSpec{
+    .name = "usb",
+    .hasExclusiveMode = true,
+    .options = {{"usb-match", "",
+                 "VID:PID[:SERIAL] of devices to hand out (repeatable; default: every non-hub "
+                 "device)",
+                 core::Scope::kWorker,
+                 [](std::string_view text) -> std::string {
+                   return parseUsbMatch(text)
+                              ? ""
+                              : "expected VID:PID or VID:PID:SERIAL, e.g. 0627:0001";
+                 },
+                 /*repeatable=*/true},
+                {"usb-hubs", "false", "true to hand out hubs too", core::Scope::kWorker,
+                 core::oneOf({"true", "false"})}},
+    .create = [](const core::Settings& settings,
+                 const core::HostFs& host) -> std::unique_ptr<core::Resource> {
+      std::vector<UsbMatch> matches;
+      for (const auto& text : settings.list("usb-match")) matches.push_back(*parseUsbMatch(text));
+      return std::make_unique<UsbDevices>(host, std::move(matches),
+                                          settings.text("usb-hubs") == "true");
+    }};
+
+}  // namespace mvf::usb

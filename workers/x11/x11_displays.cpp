@@ -1,0 +1,108 @@
+#include "workers/x11/x11_displays.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "workers/core/logging.h"
+
+namespace mvf::x11 {
+namespace {
+
+using namespace std::chrono_literals;
+
+// How long a refusing socket counts as "its server is still starting".
+constexpr auto kStartupGrace = 2s;
+
+// "X12" → 12; nullopt for anything that is not X followed by at most 4 digits.
+std::optional<int> displayNumber(const std::string& name) {
+  if (name.size() < 2 || name.size() > 5 || name[0] != 'X') return std::nullopt;
+  if (!std::all_of(name.begin() + 1, name.end(), [](char c) { return std::isdigit(c); })) {
+    return std::nullopt;
+  }
+  return std::stoi(name.substr(1));
+}
+
+}  // namespace
+
+X11Displays::X11Displays(core::HostFs host, std::optional<int> display, std::string xauthority)
+    : host_(std::move(host)), display_(display), xauthority_(std::move(xauthority)) {}
+
+core::Scan X11Displays::scan() {
+  auto log = core::logger("x11");
+  core::Scan scan;
+  std::string authProblem;
+  if (!xauthority_.empty()) {
+    core::FileInfo auth = host_.lstat(xauthority_);
+    if (auth.type != core::FileType::kRegular) {
+      authProblem = "--xauthority " + xauthority_ + " is " +
+                    std::string(core::describe(auth.type)) + ", not a regular file";
+    }
+  }
+
+  std::vector<std::pair<int, std::string>> displays;
+  for (const auto& name : host_.list(kSocketDir)) {
+    auto number = displayNumber(name);
+    if (!number || (display_ && *number != *display_)) continue;
+    displays.emplace_back(*number, name);
+  }
+  std::sort(displays.begin(), displays.end());
+
+  auto now = std::chrono::steady_clock::now();
+  std::map<std::string, std::chrono::steady_clock::time_point> stillRefusing;
+  for (const auto& [number, name] : displays) {
+    std::string path = std::string(kSocketDir) + "/" + name;
+    core::FileInfo info = host_.lstat(path);
+    if (info.type != core::FileType::kSocket) {
+      log->debug("ignoring {}: {}, not a socket", path, core::describe(info.type));
+      continue;
+    }
+    core::Unit unit{.id = name};
+    unit.grant.mounts.push_back({kSocketDir, kSocketDir, /*readOnly=*/true});
+    unit.grant.envs.emplace_back("DISPLAY", ":" + std::to_string(number));
+    if (!xauthority_.empty()) {
+      unit.grant.mounts.push_back({xauthority_, xauthority_, /*readOnly=*/true});
+      unit.grant.envs.emplace_back("XAUTHORITY", xauthority_);
+    }
+    if (int error = host_.probeSocket(path); error != 0) {
+      unit.problem =
+          path + " refuses connections (" + std::strerror(error) + "): no X server listens on it";
+      auto seen = refusing_.find(name);
+      auto since = seen == refusing_.end() ? now : seen->second;
+      stillRefusing[name] = since;
+      if (now - since < kStartupGrace) scan.recheck = true;
+    } else if (!authProblem.empty()) {
+      unit.problem = authProblem;
+    }
+    scan.units.push_back(std::move(unit));
+  }
+  refusing_ = std::move(stillRefusing);
+  if (scan.units.empty()) {
+    scan.missing = display_ ? std::string(kSocketDir) + "/X" + std::to_string(*display_) +
+                                  " is not an X server socket (--display " +
+                                  std::to_string(*display_) + ")"
+                            : std::string("no X server socket in ") + kSocketDir;
+  }
+  return scan;
+}
+
+core::Grant X11Displays::compose(const std::vector<const core::Unit*>& units) const {
+  core::Grant grant = Resource::compose(units);
+  grant.envs = units.front()->grant.envs;
+  return grant;
+}
+
+const core::ResourceSpec kSpec{
+    .name = "x11",
+    .options = {{"display", "", "hand out this display number instead of the lowest usable",
+                 core::Scope::kWorker, core::integerIn(0, 9999)},
+                {"xauthority", "", "host path of an Xauthority file to mount and set",
+                 core::Scope::kWorker, core::absolutePath()}},
+    .create = [](const core::Settings& settings,
+                 const core::HostFs& host) -> std::unique_ptr<core::Resource> {
+      std::optional<int> display;
+      if (settings.has("display")) display = static_cast<int>(settings.integer("display"));
+      return std::make_unique<X11Displays>(host, display, settings.text("xauthority"));
+    }};
+
+}  // namespace mvf::x11
