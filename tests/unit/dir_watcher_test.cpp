@@ -37,8 +37,12 @@ TEST(DirWatcher, ReportsEntriesCreatedAndRemoved) {
   ASSERT_EQ(node.mkdirs("/dev"), "");
   DirWatcher watcher;
   std::string error;
+  bool added = false;
   ASSERT_TRUE(watcher.start(&error)) << error;
-  ASSERT_EQ(watcher.update({node.host("/dev")}), "");
+  ASSERT_EQ(watcher.update({node.host("/dev")}, &added), "");
+  EXPECT_TRUE(added);
+  ASSERT_EQ(watcher.update({node.host("/dev")}, &added), "");
+  EXPECT_FALSE(added) << "the same dir again is no new watch";
 
   ASSERT_EQ(node.file("/dev/udmabuf"), "");
   EXPECT_TRUE(has(next(watcher), node.host("/dev"), "udmabuf", IN_CREATE));
@@ -50,15 +54,16 @@ TEST(DirWatcher, WatchesAMissingDirThroughItsAncestorUntilItExists) {
   testing::FakeNode node;
   DirWatcher watcher;
   std::string error;
+  bool added = false;
   ASSERT_TRUE(watcher.start(&error)) << error;
-  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}), "");
+  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}, &added), "");
 
   ASSERT_EQ(node.mkdirs("/dev"), "");  // the root is watched: /dev appears in it
   EXPECT_TRUE(has(next(watcher), node.root(), "dev", IN_CREATE));
-  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}), "");
+  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}, &added), "");
   ASSERT_EQ(node.mkdirs("/dev/vfio"), "");
   EXPECT_TRUE(has(next(watcher), node.host("/dev"), "vfio", IN_CREATE));
-  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}), "");
+  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}, &added), "");
   ASSERT_EQ(node.file("/dev/vfio/7"), "");
   EXPECT_TRUE(has(next(watcher), node.host("/dev/vfio"), "7", IN_CREATE));
 }
@@ -68,8 +73,9 @@ TEST(DirWatcher, ReportsAnOverflowAsAnEventWithNoDir) {
   ASSERT_EQ(node.mkdirs("/dev"), "");
   DirWatcher watcher;
   std::string error;
+  bool added = false;
   ASSERT_TRUE(watcher.start(&error)) << error;
-  ASSERT_EQ(watcher.update({node.host("/dev")}), "");
+  ASSERT_EQ(watcher.update({node.host("/dev")}, &added), "");
   // More events than the kernel queues (fs.inotify.max_queued_events, 16384 by default).
   int limit = 16384;
   std::ifstream("/proc/sys/fs/inotify/max_queued_events") >> limit;

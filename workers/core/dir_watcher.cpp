@@ -36,7 +36,8 @@ bool DirWatcher::start(std::string* error) {
   return static_cast<bool>(fd_);
 }
 
-std::string DirWatcher::update(const std::set<std::string>& dirs) {
+std::string DirWatcher::update(const std::set<std::string>& dirs, bool* added) {
+  *added = false;
   if (!fd_) return "inotify is not running";
   std::set<std::string> wanted;
   for (const auto& dir : dirs) wanted.insert(existingDir(dir));
@@ -58,7 +59,8 @@ std::string DirWatcher::update(const std::set<std::string>& dirs) {
         firstError = "inotify_add_watch(" + dir + "): " + std::strerror(errno);
       continue;
     }
-    paths_[wd] = dir;
+    auto [it, inserted] = paths_.insert_or_assign(wd, dir);
+    if (inserted) *added = true;
   }
   return firstError;
 }

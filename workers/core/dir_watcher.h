@@ -23,7 +23,9 @@ class DirWatcher {
 
   // Watches exactly `dirs` from now on. Returns "" or the error of the first watch that
   // failed (ENOSPC: the per-user watch limit), after which the owner should poll.
-  std::string update(const std::set<std::string>& dirs);
+  // *added tells whether a directory is watched that was not before: whatever happened
+  // in it between its creation and now sent no event, so the owner rescans.
+  std::string update(const std::set<std::string>& dirs, bool* added);
 
   struct Event {
     std::string dir;   // the watched directory the event happened in

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +31,16 @@ void pushComponents(std::string_view path, std::vector<std::string>& stack) {
     if (slash == std::string_view::npos) break;
     end = slash;
   }
+}
+
+FileType fromMode(mode_t mode) {
+  if (S_ISCHR(mode)) return FileType::kCharDevice;
+  if (S_ISBLK(mode)) return FileType::kBlockDevice;
+  if (S_ISDIR(mode)) return FileType::kDirectory;
+  if (S_ISREG(mode)) return FileType::kRegular;
+  if (S_ISLNK(mode)) return FileType::kSymlink;
+  if (S_ISSOCK(mode)) return FileType::kSocket;
+  return FileType::kFifo;
 }
 
 std::string joinPath(const std::vector<std::string>& parts) {
@@ -82,6 +94,28 @@ std::string_view describe(FileType type) {
 
 HostFs::HostFs(std::string root) : root_(std::move(root)) {
   while (!root_.empty() && root_.back() == '/') root_.pop_back();
+  rootFd_ = std::make_shared<const UniqueFd>(
+      ::open(root_.empty() ? "/" : root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+}
+
+UniqueFd HostFs::open(std::string_view hostPath, int flags) const {
+  std::string relative(hostPath);
+  while (!relative.empty() && relative.front() == '/') relative.erase(0, 1);
+  if (relative.empty()) relative = ".";
+  if (*rootFd_) {
+    open_how how{};
+    how.flags = static_cast<__u64>(static_cast<unsigned>(flags | O_CLOEXEC));
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    long fd = ::syscall(SYS_openat2, rootFd_->get(), relative.c_str(), &how, sizeof(how));
+    // ENOSYS: before Linux 5.6; EPERM: a seccomp profile that does not know openat2.
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return UniqueFd(static_cast<int>(fd));
+  }
+  auto resolved = resolve(hostPath, /*followLast=*/(flags & O_NOFOLLOW) == 0);
+  if (!resolved) {
+    errno = ELOOP;
+    return UniqueFd();
+  }
+  return UniqueFd(::open(local(*resolved).c_str(), flags | O_CLOEXEC));
 }
 
 std::string HostFs::local(std::string_view hostPath) const {
@@ -123,40 +157,18 @@ std::optional<std::string> HostFs::resolve(std::string_view hostPath, bool follo
 
 FileInfo HostFs::lstat(std::string_view hostPath) const {
   FileInfo info;
-  auto resolved = resolve(hostPath, /*followLast=*/false);
-  if (!resolved) {
-    info.type = FileType::kUnreadable;
-    info.error = ELOOP;
-    return info;
-  }
-  if (::lstat(local(*resolved).c_str(), &info.st) != 0) {
+  UniqueFd fd = open(hostPath, O_PATH | O_NOFOLLOW);
+  if (!fd || ::fstat(fd.get(), &info.st) != 0) {
     info.error = errno;
     info.type = errno == ENOENT || errno == ENOTDIR ? FileType::kMissing : FileType::kUnreadable;
     return info;
   }
-  mode_t mode = info.st.st_mode;
-  if (S_ISCHR(mode)) {
-    info.type = FileType::kCharDevice;
-  } else if (S_ISBLK(mode)) {
-    info.type = FileType::kBlockDevice;
-  } else if (S_ISDIR(mode)) {
-    info.type = FileType::kDirectory;
-  } else if (S_ISREG(mode)) {
-    info.type = FileType::kRegular;
-  } else if (S_ISLNK(mode)) {
-    info.type = FileType::kSymlink;
-  } else if (S_ISSOCK(mode)) {
-    info.type = FileType::kSocket;
-  } else {
-    info.type = FileType::kFifo;
-  }
+  info.type = fromMode(info.st.st_mode);
   return info;
 }
 
 std::optional<HostDir> HostFs::openDir(std::string_view hostPath) const {
-  auto resolved = resolve(hostPath, /*followLast=*/true);
-  if (!resolved) return std::nullopt;
-  UniqueFd fd(::open(local(*resolved).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd = open(hostPath, O_RDONLY | O_DIRECTORY);
   if (!fd) return std::nullopt;
   return HostDir(std::move(fd));
 }
@@ -169,13 +181,12 @@ std::vector<std::string> HostFs::list(std::string_view hostPath) const {
 }
 
 int HostFs::probeSocket(std::string_view hostPath) const {
-  auto resolved = resolve(hostPath, /*followLast=*/false);
-  if (!resolved) return ELOOP;
-  size_t slash = resolved->rfind('/');
-  auto dir = openDir(resolved->substr(0, slash == 0 ? 1 : slash));
-  if (!dir) return ENOENT;
+  size_t slash = hostPath.rfind('/');
+  if (slash == std::string_view::npos) return EINVAL;
+  auto dir = openDir(hostPath.substr(0, slash == 0 ? 1 : slash));
+  if (!dir) return errno;
   return probeUnixSocket("/proc/self/fd/" + std::to_string(dir->fd()) + "/" +
-                         resolved->substr(slash + 1));
+                         std::string(hostPath.substr(slash + 1)));
 }
 
 std::optional<std::string> HostDir::read(const std::string& name) const {
@@ -207,23 +218,47 @@ bool HostDir::exists(const std::string& name) const {
   return ::fstatat(fd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-std::vector<std::string> HostDir::list() const {
-  std::vector<std::string> names;
+namespace {
+
+// Calls `visit(entry)` for each entry but . and .. of an open directory.
+template <typename Visit>
+void forEachEntry(int dirFd, Visit visit) {
   // fdopendir takes ownership of the fd it is given, so give it a duplicate.
-  int copy = ::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) return names;
+  int copy = ::fcntl(dirFd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return;
   DIR* dir = ::fdopendir(copy);
   if (dir == nullptr) {
     ::close(copy);
-    return names;
+    return;
   }
   while (const dirent* entry = ::readdir(dir)) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
+    std::string_view name = entry->d_name;
+    if (name != "." && name != "..") visit(*entry);
   }
   ::closedir(dir);
+}
+
+}  // namespace
+
+std::vector<std::string> HostDir::list() const {
+  std::vector<std::string> names;
+  forEachEntry(fd_.get(), [&](const dirent& entry) { names.emplace_back(entry.d_name); });
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::map<std::string, FileType> HostDir::types() const {
+  std::map<std::string, FileType> types;
+  forEachEntry(fd_.get(), [&](const dirent& entry) {
+    struct stat st {};
+    if (entry.d_type != DT_UNKNOWN) {
+      st.st_mode = DTTOIF(entry.d_type);
+    } else if (::fstatat(fd_.get(), entry.d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return;
+    }
+    types[entry.d_name] = fromMode(st.st_mode);
+  });
+  return types;
 }
 
 }  // namespace mvf::core

@@ -216,18 +216,24 @@ class Worker {
     notifier_.send(Event::devices, counts.total, counts.healthy);
   }
 
+  // Keeps the watches on the plugin dir and the resource's dirs; a dir watched for the
+  // first time may already hold what appeared before its watch, so it is rescanned.
   void updateWatches() {
-    if (polling_) return;
-    std::set<std::string> dirs{config_.kubeletDir};
-    HostFs host(config_.hostRoot);
-    for (const auto& dir : resource_->watchDirs()) {
-      auto resolved = host.resolve(dir, /*followLast=*/true);
-      dirs.insert(host.local(resolved.value_or(dir)));
-    }
-    std::string error = watcher_.update(dirs);
-    if (!error.empty()) {
-      log_->warn("{}; polling every {} instead", error, ms(config_.pollInterval));
-      startPolling();
+    for (int round = 0; round < 3 && !polling_; ++round) {
+      std::set<std::string> dirs{config_.kubeletDir};
+      HostFs host(config_.hostRoot);
+      for (const auto& dir : resource_->watchDirs()) {
+        auto resolved = host.resolve(dir, /*followLast=*/true);
+        dirs.insert(host.local(resolved.value_or(dir)));
+      }
+      bool added = false;
+      std::string error = watcher_.update(dirs, &added);
+      if (!error.empty()) {
+        log_->warn("{}; polling every {} instead", error, ms(config_.pollInterval));
+        startPolling();
+      }
+      if (!added) return;
+      rescan("new watch");
     }
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <map>
 
 #include "workers/core/logging.h"
 
@@ -77,6 +78,10 @@ std::vector<std::string> UsbDevices::watchDirs() const {
 core::Scan UsbDevices::scan() {
   auto log = core::logger("usb");
   core::Scan scan;
+  // Node types per bus dir, from one readdir each: "001" → {"002" → char device, …}.
+  std::map<std::string, std::map<std::string, core::FileType>> nodes;
+  bool serials = std::any_of(matches_.begin(), matches_.end(),
+                             [](const UsbMatch& match) { return match.serial.has_value(); });
   for (const auto& name : host_.list(kDevices)) {
     if (!isPortPath(name)) continue;  // root hubs usbN, interfaces 1-2:1.0
     std::string path = std::string(kDevices) + "/" + name;
@@ -99,7 +104,7 @@ core::Scan UsbDevices::scan() {
       continue;
     }
     if (*deviceClass == kHubClass && !hubs_) continue;
-    auto serial = device->read("serial");
+    auto serial = serials ? device->read("serial") : std::nullopt;
     bool wanted = matches_.empty() ||
                   std::any_of(matches_.begin(), matches_.end(), [&](const UsbMatch& match) {
                     return match.vendor == lower(*vendor) && match.product == lower(*product) &&
@@ -107,16 +112,22 @@ core::Scan UsbDevices::scan() {
                   });
     if (!wanted) continue;
 
-    char node[32];
-    std::snprintf(node, sizeof(node), "/dev/bus/usb/%03d/%03d", static_cast<int>(*bus),
-                  static_cast<int>(*devnum));
+    char busDir[8], nodeName[8];
+    std::snprintf(busDir, sizeof(busDir), "%03d", static_cast<int>(*bus));
+    std::snprintf(nodeName, sizeof(nodeName), "%03d", static_cast<int>(*devnum));
+    std::string node = std::string(kBusDir) + "/" + busDir + "/" + nodeName;
     core::Unit unit{.id = "usb-" + name};
     unit.grant.nodes.push_back({node});
     unit.grant.envs.emplace_back(kEnv, std::to_string(*bus) + ":" + std::to_string(*devnum));
-    core::FileInfo info = host_.lstat(node);
-    if (info.type != core::FileType::kCharDevice) {
-      unit.problem = std::string(node) + " is " + std::string(core::describe(info.type)) +
-                     ", not a character device";
+    if (!nodes.contains(busDir)) {
+      auto dir = host_.openDir(std::string(kBusDir) + "/" + busDir);
+      nodes[busDir] = dir ? dir->types() : std::map<std::string, core::FileType>{};
+    }
+    auto type = nodes[busDir].find(nodeName);
+    core::FileType found = type == nodes[busDir].end() ? core::FileType::kMissing : type->second;
+    if (found != core::FileType::kCharDevice) {
+      unit.problem =
+          node + " is " + std::string(core::describe(found)) + ", not a character device";
     }
     scan.units.push_back(std::move(unit));
   }

@@ -70,7 +70,11 @@ core::Scan X11Displays::scan() {
       auto seen = refusing_.find(name);
       auto since = seen == refusing_.end() ? now : seen->second;
       stillRefusing[name] = since;
-      if (now - since < kStartupGrace) scan.recheck = true;
+      if (now - since < kStartupGrace) {
+        scan.recheck = true;
+        log->debug("{} refuses connections; rechecking in case its X server is still starting",
+                   path);
+      }
     } else if (!authProblem.empty()) {
       unit.problem = authProblem;
     }

@@ -1,0 +1,341 @@
+// The x11, vfio, igpu and usb worker binaries against the kubelet stand-in, on fake nodes
+// laid out like a real kernel's, in each of their modes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
+#include <map>
+
+#include "supervisor/kubelet_stand_in.h"
+#include "tests/fakes/fake_sysfs.h"
+#include "tests/integration/worker_process.h"
+
+namespace mvf::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using kubelet::KubeletStandIn;
+using kubelet::Node;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+constexpr auto kTimeout = 10s;
+
+// What a container got, in a form that compares in one line.
+struct Granted {
+  std::vector<std::string> nodes;   // host path (== container path) + ":" + permissions
+  std::vector<std::string> mounts;  // host -> container, ro/rw
+  std::map<std::string, std::string> envs;
+};
+
+Granted granted(const v1beta1::ContainerAllocateResponse& response) {
+  Granted out;
+  for (const auto& spec : response.devices()) {
+    EXPECT_EQ(spec.host_path(), spec.container_path());
+    out.nodes.push_back(spec.host_path() + ":" + spec.permissions());
+  }
+  for (const auto& mount : response.mounts()) {
+    out.mounts.push_back(mount.host_path() + "->" + mount.container_path() +
+                         (mount.read_only() ? ":ro" : ":rw"));
+  }
+  out.envs.insert(response.envs().begin(), response.envs().end());
+  return out;
+}
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build device nodes";
+    ASSERT_EQ(kubelet_.start(), "");
+  }
+
+  void start(const std::string& binary, std::vector<std::string> extra = {}) {
+    auto args = nodeArgs(node_);
+    args.insert(args.end(), extra.begin(), extra.end());
+    worker_ = std::make_unique<WorkerProcess>(binary, args, node_.dir() + "/worker.log");
+  }
+
+  // Waits until `resource` lists exactly these IDs as healthy and these as unhealthy.
+  bool lists(const std::string& resource, std::vector<std::string> healthy,
+             std::vector<std::string> unhealthy = {}) {
+    std::sort(healthy.begin(), healthy.end());
+    std::sort(unhealthy.begin(), unhealthy.end());
+    bool ok = kubelet_.waitFor(
+        [&](const Node& node) {
+          auto it = node.find(resource);
+          if (it == node.end() || it->second.stopped) return false;
+          std::vector<std::string> h, u;
+          for (const auto& device : it->second.devices) {
+            (device.health() == "Healthy" ? h : u).push_back(device.id());
+          }
+          std::sort(h.begin(), h.end());
+          std::sort(u.begin(), u.end());
+          return h == healthy && u == unhealthy;
+        },
+        kTimeout);
+    if (!ok)
+      ADD_FAILURE() << "the list never became as expected\n"
+                    << kubelet_.describeNode() << worker_->log();
+    return ok;
+  }
+
+  // Waits until `resource` advertises `total` devices of which `healthy` are healthy.
+  bool counts(const std::string& resource, int64_t total, int64_t healthy) {
+    bool ok = kubelet_.waitFor(
+        [&](const Node& node) {
+          auto it = node.find(resource);
+          return it != node.end() && !it->second.stopped && it->second.capacity() == total &&
+                 it->second.healthy() == healthy;
+        },
+        kTimeout);
+    if (!ok) ADD_FAILURE() << kubelet_.describeNode() << worker_->log();
+    return ok;
+  }
+
+  std::vector<Granted> allocate(const std::string& resource,
+                                std::vector<std::vector<std::string>> containers,
+                                grpc::Status* status = nullptr) {
+    v1beta1::AllocateRequest request;
+    for (const auto& ids : containers) {
+      auto* container = request.add_container_requests();
+      for (const auto& id : ids) container->add_devices_ids(id);
+    }
+    v1beta1::AllocateResponse response;
+    grpc::Status result = kubelet_.allocate(resource, request, &response);
+    if (status != nullptr) {
+      *status = result;
+    } else {
+      EXPECT_TRUE(result.ok()) << result.error_message();
+    }
+    std::vector<Granted> out;
+    for (const auto& container : response.container_responses()) out.push_back(granted(container));
+    return out;
+  }
+
+  FakeNode node_;
+  KubeletStandIn kubelet_{node_.kubeletDir()};
+  std::unique_ptr<WorkerProcess> worker_;
+};
+
+// ---- intel.com/x11 ----
+
+class X11WorkerTest : public WorkerTest {};
+
+TEST_F(X11WorkerTest, HandsOutTheSocketDirReadOnlyAndTheLowestDisplay) {
+  auto x3 = node_.unixSocket("/tmp/.X11-unix/X3");
+  auto x1 = node_.unixSocket("/tmp/.X11-unix/X1");
+  start(MVF_WORKER_X11);
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
+  auto containers = allocate("intel.com/x11", {{"x11-0"}, {"x11-5", "x11-6"}});
+  ASSERT_EQ(containers.size(), 2u);
+  for (const auto& container : containers) {
+    EXPECT_TRUE(container.nodes.empty());
+    EXPECT_THAT(container.mounts, ElementsAre("/tmp/.X11-unix->/tmp/.X11-unix:ro"));
+    EXPECT_THAT(container.envs, ElementsAre(Pair("DISPLAY", ":1")));
+  }
+}
+
+TEST_F(X11WorkerTest, HealthFollowsDisplaySocketsComingAndGoing) {
+  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  start(MVF_WORKER_X11);
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
+  grpc::Status status;
+  allocate("intel.com/x11", {{"x11-0"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("no X server socket"));
+
+  {
+    auto x0 = node_.unixSocket("/tmp/.X11-unix/X0");
+    ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
+    // The X server goes away: its socket is removed.
+  }
+  ASSERT_EQ(node_.remove("/tmp/.X11-unix/X0"), "");
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
+}
+
+TEST_F(X11WorkerTest, ASocketThatStartsListeningLaterBecomesHealthy) {
+  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  start(MVF_WORKER_X11);
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
+  // An X server creates its socket, then listens: inotify reports only the creation.
+  core::UniqueFd server(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string path = node_.host("/tmp/.X11-unix/X0");
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ASSERT_EQ(::bind(server.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  // Seen refusing first, so only the recheck (no inotify event) can find it listening.
+  ASSERT_TRUE(worker_->awaitLog("refuses connections; rechecking", kTimeout)) << worker_->log();
+  ASSERT_EQ(::listen(server.get(), 4), 0);
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
+}
+
+TEST_F(X11WorkerTest, DisplayPinsTheDisplayAndXauthorityIsMounted) {
+  auto x0 = node_.unixSocket("/tmp/.X11-unix/X0");
+  auto x1 = node_.unixSocket("/tmp/.X11-unix/X1");
+  ASSERT_EQ(node_.file("/etc/mvf/Xauthority", "cookie"), "");
+  start(MVF_WORKER_X11, {"--display", "1", "--xauthority", "/etc/mvf/Xauthority"});
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
+  auto containers = allocate("intel.com/x11", {{"x11-0"}});
+  ASSERT_EQ(containers.size(), 1u);
+  EXPECT_THAT(containers[0].mounts, ElementsAre("/tmp/.X11-unix->/tmp/.X11-unix:ro",
+                                                "/etc/mvf/Xauthority->/etc/mvf/Xauthority:ro"));
+  EXPECT_THAT(containers[0].envs,
+              ElementsAre(Pair("DISPLAY", ":1"), Pair("XAUTHORITY", "/etc/mvf/Xauthority")));
+}
+
+// ---- intel.com/vfio ----
+
+class VfioWorkerTest : public WorkerTest {
+ protected:
+  void SetUp() override {
+    WorkerTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_EQ(node_.charDevice("/dev/vfio/vfio", 10, 196), "");
+    group(7, "0000:00:07.0", 0);
+    group(11, "0000:01:00.0", 1);
+  }
+
+  void group(int number, const std::string& address, int numa) {
+    ASSERT_EQ(addPciFunction(node_, {.address = address, .driver = "vfio-pci", .numaNode = numa}),
+              "");
+    ASSERT_EQ(addIommuGroup(node_, number, {address}), "");
+  }
+};
+
+TEST_F(VfioWorkerTest, SharedModeGrantsEveryUsableGroupAndItsMembers) {
+  start(MVF_WORKER_VFIO);
+  ASSERT_TRUE(counts("intel.com/vfio", 1000, 1000));
+  EXPECT_FALSE(kubelet_.resource("intel.com/vfio")->options.get_preferred_allocation_available());
+  auto containers = allocate("intel.com/vfio", {{"vfio-0"}, {"vfio-1"}});
+  ASSERT_EQ(containers.size(), 2u);
+  for (const auto& container : containers) {
+    EXPECT_THAT(container.nodes,
+                ElementsAre("/dev/vfio/vfio:rw", "/dev/vfio/7:rw", "/dev/vfio/11:rw"));
+    EXPECT_THAT(container.envs,
+                ElementsAre(Pair("PCI_RESOURCE_INTEL_COM_VFIO", "0000:00:07.0,0000:01:00.0")));
+  }
+}
+
+TEST_F(VfioWorkerTest, ExclusiveModeGrantsOnlyTheAllocatedGroups) {
+  start(MVF_WORKER_VFIO, {"--mode", "exclusive"});
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11"}));
+  auto state = kubelet_.resource("intel.com/vfio");
+  EXPECT_TRUE(state->options.get_preferred_allocation_available());
+  for (const auto& device : state->devices) {
+    ASSERT_EQ(device.topology().nodes_size(), 1);
+    EXPECT_EQ(device.topology().nodes(0).id(), device.id() == "7" ? 0 : 1);
+  }
+  auto containers = allocate("intel.com/vfio", {{"11"}, {"7"}});
+  ASSERT_EQ(containers.size(), 2u);
+  EXPECT_THAT(containers[0].nodes, ElementsAre("/dev/vfio/vfio:rw", "/dev/vfio/11:rw"));
+  EXPECT_THAT(containers[0].envs, ElementsAre(Pair("PCI_RESOURCE_INTEL_COM_VFIO", "0000:01:00.0")));
+  EXPECT_THAT(containers[1].nodes, ElementsAre("/dev/vfio/vfio:rw", "/dev/vfio/7:rw"));
+}
+
+TEST_F(VfioWorkerTest, ANewGroupNodeAppearsAndAVanishedOneStaysListedUnhealthy) {
+  start(MVF_WORKER_VFIO, {"--mode", "exclusive"});
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11"}));
+  group(12, "0000:02:00.0", 0);
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "12"}));
+  ASSERT_EQ(node_.remove("/dev/vfio/11"), "");
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "12"}, {"11"}));
+  grpc::Status status;
+  allocate("intel.com/vfio", {{"11"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// ---- intel.com/igpu ----
+
+class IgpuWorkerTest : public WorkerTest {
+ protected:
+  void SetUp() override {
+    WorkerTest::SetUp();
+    if (IsSkipped()) return;
+    // A discrete card took card0; the integrated GPU is card1.
+    ASSERT_EQ(addPciFunction(node_, {.address = "0000:03:00.0", .vendor = "0x10de"}), "");
+    ASSERT_EQ(addDrmCard(node_, "0000:03:00.0", 0, 128), "");
+    ASSERT_EQ(addPciFunction(node_, {.address = "0000:00:02.0", .numaNode = 0}), "");
+    ASSERT_EQ(addDrmCard(node_, "0000:00:02.0", 1, 129), "");
+  }
+};
+
+TEST_F(IgpuWorkerTest, SharedModeHandsOutTheIntelGpusOwnNodes) {
+  start(MVF_WORKER_IGPU);
+  ASSERT_TRUE(counts("intel.com/igpu", 1000, 1000));
+  auto containers = allocate("intel.com/igpu", {{"igpu-0"}, {"igpu-1"}});
+  ASSERT_EQ(containers.size(), 2u);
+  for (const auto& container : containers) {
+    EXPECT_THAT(container.nodes, ElementsAre("/dev/dri/card1:rw", "/dev/dri/renderD129:rw"));
+    EXPECT_TRUE(container.envs.empty());
+  }
+  ASSERT_EQ(node_.remove("/dev/dri/renderD129"), "");
+  ASSERT_TRUE(counts("intel.com/igpu", 1000, 0));
+}
+
+TEST_F(IgpuWorkerTest, ExclusiveModeListsGpusByPciAddress) {
+  start(MVF_WORKER_IGPU, {"--mode", "exclusive", "--igpu-vendor", "any"});
+  ASSERT_TRUE(lists("intel.com/igpu", {"0000:00:02.0", "0000:03:00.0"}));
+  auto containers = allocate("intel.com/igpu", {{"0000:03:00.0"}, {"0000:00:02.0"}});
+  ASSERT_EQ(containers.size(), 2u);
+  EXPECT_THAT(containers[0].nodes, ElementsAre("/dev/dri/card0:rw", "/dev/dri/renderD128:rw"));
+  EXPECT_THAT(containers[1].nodes, ElementsAre("/dev/dri/card1:rw", "/dev/dri/renderD129:rw"));
+}
+
+// ---- intel.com/usb ----
+
+class UsbWorkerTest : public WorkerTest {};
+
+TEST_F(UsbWorkerTest, SharedModeGrantsEveryMatchedDevice) {
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .deviceClass = "09"}), "");
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "2-3", .devnum = 2, .vendor = "46f4"}), "");
+  start(MVF_WORKER_USB);
+  ASSERT_TRUE(counts("intel.com/usb", 1000, 1000));
+  auto containers = allocate("intel.com/usb", {{"usb-0"}, {"usb-1"}});
+  ASSERT_EQ(containers.size(), 2u);
+  for (const auto& container : containers) {
+    EXPECT_THAT(container.nodes, ElementsAre("/dev/bus/usb/001/002:rw", "/dev/bus/usb/002/002:rw"));
+    EXPECT_THAT(container.envs, ElementsAre(Pair("USB_RESOURCE_INTEL_COM_USB", "1:2,2:2")));
+  }
+}
+
+TEST_F(UsbWorkerTest, ExclusiveIdSurvivesAReplugAtTheSamePortWithANewDevnum) {
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "046d"}), "");
+  start(MVF_WORKER_USB, {"--mode", "exclusive", "--usb-match", "0627:0001"});
+  ASSERT_TRUE(lists("intel.com/usb", {"usb-1-1"}));
+
+  // Unplugged: the kernel removes its sysfs dir and its node.
+  ASSERT_EQ(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-1"), "");
+  ASSERT_EQ(node_.remove("/sys/bus/usb/devices/1-1"), "");
+  ASSERT_EQ(node_.remove("/sys/bus/usb/devices/1-1:1.0"), "");
+  ASSERT_EQ(node_.remove("/dev/bus/usb/001/002"), "");
+  ASSERT_TRUE(lists("intel.com/usb", {}, {"usb-1-1"}));
+
+  // Plugged back into the same port: a new device number.
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 7}), "");
+  ASSERT_TRUE(lists("intel.com/usb", {"usb-1-1"}));
+  auto containers = allocate("intel.com/usb", {{"usb-1-1"}});
+  ASSERT_EQ(containers.size(), 1u);
+  EXPECT_THAT(containers[0].nodes, ElementsAre("/dev/bus/usb/001/007:rw"));
+  EXPECT_THAT(containers[0].envs, ElementsAre(Pair("USB_RESOURCE_INTEL_COM_USB", "1:7")));
+}
+
+TEST_F(UsbWorkerTest, ADeviceOnANewBusIsSeen) {
+  ASSERT_EQ(node_.mkdirs("/dev/bus/usb"), "");
+  start(MVF_WORKER_USB, {"--mode", "exclusive"});
+  ASSERT_TRUE(lists("intel.com/usb", {}));
+  // Bus 3 did not exist: its dir and the device's node appear together.
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "3-1", .devnum = 2}), "");
+  ASSERT_TRUE(lists("intel.com/usb", {"usb-3-1"}));
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "3-2", .devnum = 3}), "");
+  ASSERT_TRUE(lists("intel.com/usb", {"usb-3-1", "usb-3-2"}));
+}
+
+}  // namespace
+}  // namespace mvf::testing
