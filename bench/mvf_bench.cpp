@@ -167,7 +167,10 @@ int run(int argc, char** argv) {
   KubeletStandIn kubelet(node.kubeletDir());
   kubelet.start();
   WorkerProcess worker(MVF_WORKER_UDMA, workerArgs(node), node.dir() + "/w.log", false);
-  kubelet.waitFor(healthyCount(1000, 1), kTimeout);
+  if (!kubelet.waitFor(healthyCount(1000, 1), kTimeout)) {
+    std::cerr << "worker never registered:\n" << worker.log();
+    return 1;
+  }
 
   Stats restart;
   for (int i = 0; i < rounds; ++i) {
@@ -185,11 +188,17 @@ int run(int argc, char** argv) {
   for (int i = 0; i < rounds; ++i) {
     auto began = Clock::now();
     node.remove("/dev/udmabuf");
-    kubelet.waitFor(healthyCount(0), kTimeout);
+    if (!kubelet.waitFor(healthyCount(0), kTimeout)) {
+      std::cerr << "removal never reached the kubelet:\n" << kubelet.describeNode() << worker.log();
+      return 1;
+    }
     vanish.samples.push_back(ms(Clock::now() - began));
     began = Clock::now();
     node.charDevice("/dev/udmabuf");
-    kubelet.waitFor(healthyCount(1000), kTimeout);
+    if (!kubelet.waitFor(healthyCount(1000), kTimeout)) {
+      std::cerr << "creation never reached the kubelet:\n" << kubelet.describeNode() << worker.log();
+      return 1;
+    }
     appear.samples.push_back(ms(Clock::now() - began));
   }
   report("device node created -> ListAndWatch update", appear, "<= 100 ms");

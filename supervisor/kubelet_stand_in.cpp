@@ -174,8 +174,12 @@ grpc::Status KubeletStandIn::registerPlugin(const v1beta1::RegisterRequest& requ
   }
   auto client = std::make_shared<Client>();
   client->resource = name;
-  client->channel = grpc::CreateChannel("unix://" + joinEndpoint(dir_, request.endpoint()),
-                                        grpc::InsecureChannelCredentials());
+  // Every dial is a new connection, as with the kubelet's grpc-go: no subchannel (and its
+  // reconnect backoff) shared with an earlier dial to the same socket.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  client->channel = grpc::CreateCustomChannel("unix://" + joinEndpoint(dir_, request.endpoint()),
+                                              grpc::InsecureChannelCredentials(), args);
   if (!client->channel->WaitForConnected(std::chrono::system_clock::now() + kDialTimeout)) {
     return {grpc::StatusCode::UNKNOWN, "failed to dial device plugin: context deadline exceeded"};
   }

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "tests/fakes/fake_sysfs.h"
 
 namespace mvf::usb {
@@ -99,6 +101,21 @@ TEST_F(UsbDevicesTest, JunkOrMissingAttributesSkipTheDevice) {
             "");
   ASSERT_EQ(node_.symlink("/sys/bus/usb/devices/1-9", "1-9"), "");  // a loop
   EXPECT_THAT(ids(scan()), ElementsAre("usb-1-1"));
+}
+
+TEST_F(UsbDevicesTest, ThousandsOfDevicesAreAllFound) {
+  // 10 buses of 120 devices: more than a real machine has, to show nothing is capped.
+  for (int bus = 1; bus <= 10; ++bus) {
+    for (int i = 0; i < 120; ++i) {
+      std::string port =
+          std::to_string(bus) + "-" + std::to_string(1 + i / 12) + "." + std::to_string(1 + i % 12);
+      ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = port, .devnum = 2 + i}), "");
+    }
+  }
+  core::Scan found = scan();
+  EXPECT_EQ(found.units.size(), 1000u);
+  EXPECT_TRUE(std::all_of(found.units.begin(), found.units.end(),
+                          [](const core::Unit& unit) { return unit.usable(); }));
 }
 
 TEST(IsPortPath, AcceptsBusDashPortsOnly) {

@@ -15,6 +15,8 @@ class ListAndWatchStream final : public grpc::ServerWriteReactor<List> {
  public:
   explicit ListAndWatchStream(StreamHub& hub) : hub_(hub) {}
 
+  void setGeneration(uint64_t generation) { generation_ = generation; }
+
   // Sends `list` unless a newer one was offered first.
   void offer(std::shared_ptr<const List> list) {
     std::shared_ptr<const List> next;
@@ -78,7 +80,7 @@ class ListAndWatchStream final : public grpc::ServerWriteReactor<List> {
       byPeer = endedByPeer_;
     }
     // May destroy this object; nothing may follow.
-    hub_.remove(this, byPeer);
+    hub_.remove(this, byPeer, generation_);
   }
 
  private:
@@ -91,6 +93,7 @@ class ListAndWatchStream final : public grpc::ServerWriteReactor<List> {
   }
 
   StreamHub& hub_;
+  uint64_t generation_ = 0;  // set once, before any callback can run
   std::mutex mu_;
   std::shared_ptr<const List> pending_;   // the newest list offered
   std::shared_ptr<const List> sent_;      // the last list written (or being written)
@@ -127,15 +130,20 @@ size_t StreamHub::openStreams() const {
   return streams_.size();
 }
 
-std::shared_ptr<const List> StreamHub::add(std::shared_ptr<ListAndWatchStream> stream) {
+std::pair<std::shared_ptr<const List>, uint64_t> StreamHub::add(
+    std::shared_ptr<ListAndWatchStream> stream) {
   std::lock_guard lock(mu_);
   streams_.push_back(std::move(stream));
-  return latest_;
+  return {latest_, generation_};
 }
 
-void StreamHub::remove(ListAndWatchStream* stream, bool endedByPeer) {
+void StreamHub::setGeneration(uint64_t generation) {
+  std::lock_guard lock(mu_);
+  generation_ = generation;
+}
+
+void StreamHub::remove(ListAndWatchStream* stream, bool endedByPeer, uint64_t generation) {
   std::shared_ptr<ListAndWatchStream> last;  // destroyed after the lock is released
-  size_t remaining;
   {
     std::lock_guard lock(mu_);
     auto it = std::find_if(streams_.begin(), streams_.end(),
@@ -144,9 +152,8 @@ void StreamHub::remove(ListAndWatchStream* stream, bool endedByPeer) {
       last = std::move(*it);
       streams_.erase(it);
     }
-    remaining = streams_.size();
   }
-  if (endedByPeer && onPeerGone_) onPeerGone_(remaining);
+  if (endedByPeer && onPeerGone_) onPeerGone_(generation);
 }
 
 PluginService::PluginService(const Inventory& inventory, StreamHub& hub)
@@ -166,7 +173,8 @@ grpc::ServerWriteReactor<List>* PluginService::ListAndWatch(grpc::CallbackServer
                                                             const v1beta1::Empty*) {
   auto stream = std::make_shared<ListAndWatchStream>(hub_);
   ListAndWatchStream* raw = stream.get();
-  auto latest = hub_.add(std::move(stream));
+  auto [latest, generation] = hub_.add(std::move(stream));
+  raw->setGeneration(generation);
   logger("service")->info("ListAndWatch opened; sending {} devices",
                           latest ? latest->devices_size() : 0);
   if (latest) raw->offer(std::move(latest));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,8 +19,8 @@ class ListAndWatchStream;
 class StreamHub {
  public:
   // Called (on a gRPC thread) when a stream ends by the peer's doing — the kubelet went
-  // away — with the number of streams still open.
-  using PeerGone = std::function<void(size_t remaining)>;
+  // away — with the registration generation the stream was opened under.
+  using PeerGone = std::function<void(uint64_t generation)>;
 
   explicit StreamHub(PeerGone onPeerGone);
 
@@ -32,16 +33,23 @@ class StreamHub {
 
   size_t openStreams() const;
 
+  // Streams opened from now on belong to this registration generation. A stream of an
+  // older registration that ends late must not be taken for the kubelet leaving now.
+  void setGeneration(uint64_t generation);
+
  private:
   friend class ListAndWatchStream;
   friend class PluginService;
-  std::shared_ptr<const v1beta1::ListAndWatchResponse> add(std::shared_ptr<ListAndWatchStream>);
-  void remove(ListAndWatchStream* stream, bool endedByPeer);
+  // Adds a stream; returns the newest list and the current generation.
+  std::pair<std::shared_ptr<const v1beta1::ListAndWatchResponse>, uint64_t> add(
+      std::shared_ptr<ListAndWatchStream> stream);
+  void remove(ListAndWatchStream* stream, bool endedByPeer, uint64_t generation);
 
   PeerGone onPeerGone_;
   mutable std::mutex mu_;
   std::shared_ptr<const v1beta1::ListAndWatchResponse> latest_;
   std::vector<std::shared_ptr<ListAndWatchStream>> streams_;
+  uint64_t generation_ = 0;
 };
 
 // The DevicePlugin service on the callback API: ListAndWatch streams end the moment

@@ -118,8 +118,9 @@ class Worker {
         signals_(std::move(signals)),
         resource_(std::move(resource)),
         inventory_(*resource_, config_.resourceName, config_.mode, config_.sharedCount),
-        hub_(
-            [this](size_t remaining) { loop_.post([this, remaining] { onPeerGone(remaining); }); }),
+        hub_([this](uint64_t generation) {
+          loop_.post([this, generation] { onPeerGone(generation); });
+        }),
         service_(inventory_, hub_),
         registrar_(config_.kubeletSocket, config_.resourceName, config_.name + ".sock"),
         log_(logger("worker")) {
@@ -392,6 +393,7 @@ class Worker {
     // Old streams end first: an old stream ending after the new registration would make
     // the kubelet mark the resource unhealthy (KUBELET_FACTS §5 item 5).
     hub_.endAll();
+    hub_.setGeneration(++generation_);
     registrar_.start(
         [this](grpc::Status status) { loop_.post([this, status] { onRegistered(status); }); });
   }
@@ -429,8 +431,11 @@ class Worker {
     }
   }
 
-  void onPeerGone(size_t remaining) {
-    if (remaining > 0 || !registered_) return;
+  // A stream ended by the peer. Only the loss of the current registration's last stream
+  // means the kubelet is gone; a stream of an earlier registration may end late, after
+  // the next registration succeeded, and registering again then would end the live one.
+  void onPeerGone(uint64_t generation) {
+    if (generation != generation_ || hub_.openStreams() > 0 || !registered_) return;
     becomeUnregistered("the kubelet closed ListAndWatch");
     // A kubelet that is restarting refuses this and the backoff takes over until its new
     // kubelet.sock appears.
@@ -466,6 +471,7 @@ class Worker {
   bool registering_ = false;
   bool registerWanted_ = false;
   unsigned failures_ = 0;
+  uint64_t generation_ = 0;  // of registration attempts; streams carry the one they began in
   std::optional<FileId> registeredWith_;
   std::string serveProblem_;
   EventLoop::TimerId retryTimer_ = 0;
