@@ -1,70 +1,95 @@
 #!/usr/bin/env bash
-# The README's first command: installs what is missing, builds, then shows the plugin
-# end to end on a temporary fake node — the kubelet stand-in, the udma worker, the
-# capacity table, one Allocate, the Unhealthy/Healthy flip and a kubelet restart — and
-# cleans everything up.
+# The README's first command: installs what is missing, builds, then shows the plugin at
+# work on a temporary fake node with all five device classes — the kubelet stand-in, the
+# supervisor and its five workers, the capacity table, one Allocate per resource, the
+# supervisor's status, a worker killed and back — and cleans everything up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "$(id -u)" -ne 0 ]; then
+  echo "demo: the fake node needs mknod: running as root through sudo"
+  exec sudo "$0" "$@"
+fi
 scripts/build.sh >/dev/null
-bin=${BUILD_DIR:-build}
+bin=${BUILD_DIR:-build}/bin
 
-sudo=()
-[ "$(id -u)" -eq 0 ] || sudo=(sudo)  # only mknod needs root
-
-node=$(mktemp -d /tmp/mvf-demo.XXXXXX)
 pids=()
+node=""
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  "${sudo[@]}" rm -rf "$node"
+  [ -z "$node" ] || rm -rf "$node"
 }
 trap cleanup EXIT
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 step() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
+indent() { sed 's/^/    /'; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# Prints what the kubelet stand-in wrote since the last call, once `pattern` shows up in
-# it (10 s at most).
-shown=0
-show_kubelet_until() {
-  local pattern=$1
-  for _ in $(seq 100); do
-    if tail -c +$((shown + 1)) "$node/kubelet.log" | grep -q -- "$pattern"; then break; fi
-    sleep 0.1
+# Waits (10 s at most) until the kubelet stand-in's output has `pattern` `count` times.
+await_kubelet() {
+  local pattern=$1 count=${2:-1}
+  for _ in $(seq 200); do
+    [ "$(grep -c -- "$pattern" "$work/kubelet.log" || true)" -ge "$count" ] && return 0
+    sleep 0.05
   done
-  tail -c +$((shown + 1)) "$node/kubelet.log" | sed 's/^/    /'
-  shown=$(stat -c %s "$node/kubelet.log")
+  echo "demo: timed out waiting for '$pattern'" >&2
+  return 1
 }
 
-step "A fake node in $node: /dev/udmabuf (mknod c 1 3) under the host root, an empty plugin dir"
-mkdir -p "$node/root/dev" "$node/kd"
-"${sudo[@]}" mknod "$node/root/dev/udmabuf" c 1 3
-ls -l "$node/root/dev/udmabuf" | sed 's/^/    /'
-
-step "Start the kubelet stand-in (mvfctl kubelet) and the udma worker"
-"$bin/supervisor/mvfctl" kubelet --dir "$node/kd" >"$node/kubelet.log" 2>&1 &
+step "A fake node with all five device classes"
+work=$(mktemp -d /tmp/mvf-demo.XXXXXX)
+"$bin/mvf-fake-node" >"$work/node" &
 pids+=($!)
-"$bin/workers/udma/mvf-worker-udma" --kubelet-dir "$node/kd" --host-root "$node/root" \
-  --run-dir "$node/run" 2>"$node/worker.log" &
+for _ in $(seq 100); do [ -s "$work/node" ] && break; sleep 0.05; done
+node=$(cat "$work/node")
+root=$node/root
+cat <<EOF | indent
+host root $root:
+  /tmp/.X11-unix/X0   an X display socket that accepts connections
+  /dev/udmabuf        a character device
+  /dev/vfio/7         IOMMU group 7: 0000:00:07.0, bound to vfio-pci (+ /dev/vfio/vfio)
+  /dev/dri/card1      the Intel iGPU 0000:00:02.0: card1 and renderD128, found through sysfs
+  /dev/dri/renderD128
+  /dev/bus/usb/001/*  two USB devices, at ports 1-1 and 1-2
+EOF
+
+step "The kubelet stand-in, and mvf-supervisor starting one worker per resource"
+"$bin/mvfctl" kubelet --dir "$node/kd" >"$work/kubelet.log" 2>&1 &
 pids+=($!)
-show_kubelet_until "intel.com/udma:  1k"
+"$bin/mvf-supervisor" --kubelet-dir "$node/kd" --host-root "$root" --run-dir "$node/run" \
+  --status-socket "$node/run/status.sock" 2>"$work/supervisor.log" &
+pids+=($!)
+for resource in x11 udma vfio igpu usb; do await_kubelet "intel.com/$resource: 1000 devices, 1000 healthy"; done
+echo "What the kubelet now reports, as 'kubectl describe node' shows it:" | indent
+# The stand-in prints the table after every change; show its last one.
+awk '/^Capacity:/ {table = ""; in_table = 1}
+     in_table && /^(Capacity:|Allocatable:|  )/ {table = table $0 "\n"; next}
+     {in_table = 0}
+     END {printf "%s", table}' "$work/kubelet.log" | indent
 
-step "Allocate, as the kubelet calls it for a container with intel.com/udma: 1"
-"$bin/supervisor/mvfctl" allocate --socket "$node/kd/udma.sock" udma-0 | sed 's/^/    /'
+step "Allocate, as the kubelet calls it for a container that asks for one of each"
+for resource in x11 udma vfio igpu usb; do
+  printf '    intel.com/%-5s %s\n' "$resource" \
+    "$("$bin/mvfctl" allocate "$resource" "$resource-0" --kubelet-dir "$node/kd" |
+      tr -d '\n' | tr -s ' ' | sed 's/^{ "containerResponses": \[ //; s/ \]}$//')"
+done
 
-step "Remove /dev/udmabuf: all 1000 IDs stay listed, Unhealthy (allocatable 0)"
-"${sudo[@]}" rm "$node/root/dev/udmabuf"
-show_kubelet_until "1000 devices, 0 healthy"
+step "The supervisor's status (mvfctl status)"
+"$bin/mvfctl" status --status-socket "$node/run/status.sock" | indent
 
-step "Create it again: Healthy"
-"${sudo[@]}" mknod "$node/root/dev/udmabuf" c 1 3
-show_kubelet_until "1000 devices, 1000 healthy"
+vfio=$(pgrep -f "mvf-worker-vfio .*$node/kd" | head -1)
+step "Kill the vfio worker (SIGKILL pid $vfio): the supervisor restarts it alone"
+killed=$(now_ms)
+kill -KILL "$vfio"
+await_kubelet "registered intel.com/vfio" 2
+echo "intel.com/vfio registered again $(($(now_ms) - killed)) ms after the kill" | indent
+for resource in x11 udma igpu usb; do
+  registrations=$(grep -c "registered intel.com/$resource " "$work/kubelet.log" || true)
+  ended=$(grep -c "ListAndWatch of intel.com/$resource ended" "$work/kubelet.log" || true)
+  echo "intel.com/$resource: registered $registrations time(s), stream ended $ended time(s)" | indent
+done
+sleep 0.2
+"$bin/mvfctl" status --status-socket "$node/run/status.sock" | indent
 
-step "Restart the kubelet (it deletes every socket in the plugin dir): the worker registers again"
-kill -HUP "${pids[0]}"
-show_kubelet_until "1000 devices, 1000 healthy"
-
-step "What the worker logged"
-sed 's/^/    /' "$node/worker.log"
-
-step "Done; stopping and removing $node"
+step "Done: stopping the supervisor (its workers remove their sockets) and removing the node"

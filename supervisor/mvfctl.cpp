@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <variant>
 
 #include "proto/deviceplugin.grpc.pb.h"
+#include "proto/supervisor.grpc.pb.h"
 #include "supervisor/kubelet_stand_in.h"
 #include "workers/core/options.h"
 #include "workers/core/signals.h"
@@ -35,10 +38,15 @@ Commands:
   allocate WORKER|--socket PATH IDS...
                                  call Allocate: each IDS argument (comma-separated IDs)
                                  is one container request; prints the response as JSON
+  status [--json]                the supervisor's status: every worker's state, pid,
+                                 restarts, last exit, registration and devices
+  health [--ready]               exit 0 if the supervisor answers (liveness); with
+                                 --ready, only if every enabled worker is registered
   --version                      print the version
 
 WORKER is x11, udma, vfio, igpu or usb: its socket in --kubelet-dir
-(default /var/lib/kubelet/device-plugins). Run `mvfctl <command> --help` for options.
+(default /var/lib/kubelet/device-plugins). status and health take --status-socket
+(default /run/mvf/status.sock). Run `mvfctl <command> --help` for options.
 )";
 
 std::mutex outputMu;
@@ -258,6 +266,119 @@ int runAllocate(const std::vector<std::string>& args) {
   return kExitOk;
 }
 
+void addStatusOptions(po::options_description& options) {
+  options.add_options()("status-socket",
+                        po::value<std::string>()->default_value("/run/mvf/status.sock"),
+                        "the supervisor's status socket");
+}
+
+// Asks the supervisor for its status; an error text when it does not answer.
+std::variant<mvf::supervisor::v1::SupervisorStatus, std::string> fetchStatus(
+    const std::string& socket) {
+  auto stub = mvf::supervisor::v1::Supervisor::NewStub(
+      grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  mvf::supervisor::v1::SupervisorStatus status;
+  grpc::Status result = stub->GetStatus(&context, {}, &status);
+  if (!result.ok()) {
+    return "the supervisor does not answer on " + socket + ": " + result.error_message();
+  }
+  return status;
+}
+
+std::string ago(int64_t unixMs) {
+  if (unixMs == 0) return "-";
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1fs", static_cast<double>(unixMs - now) / 1000.0);
+  return text;
+}
+
+std::string exitText(const mvf::supervisor::v1::ExitInfo& exit) {
+  if (exit.at_unix_ms() == 0) return "-";
+  std::string text = exit.signaled() ? exit.signal_name() + (exit.core_dumped() ? " (core)" : "")
+                                     : "exit " + std::to_string(exit.exit_code());
+  return exit.reason().empty() ? text : text + " (" + exit.reason() + ")";
+}
+
+int runStatus(const std::vector<std::string>& args) {
+  po::options_description options("status options");
+  addStatusOptions(options);
+  options.add_options()("json", "print the status as JSON (protobuf's JSON mapping)");
+  po::variables_map values;
+  if (auto code = parse(args, options, {}, values, "status")) return *code;
+  auto fetched = fetchStatus(values["status-socket"].as<std::string>());
+  if (auto* error = std::get_if<std::string>(&fetched)) {
+    std::cerr << "mvfctl: " << *error << "\n";
+    return kExitFailure;
+  }
+  const auto& status = std::get<mvf::supervisor::v1::SupervisorStatus>(fetched);
+  if (values.count("json")) {
+    std::string json;
+    google::protobuf::util::JsonPrintOptions print;
+    print.add_whitespace = true;
+    (void)google::protobuf::util::MessageToJsonString(status, &json, print);
+    std::cout << json;
+    return kExitOk;
+  }
+  std::printf("mvf-supervisor %s, pid %d, up %.1fs: %s\n", status.version().c_str(), status.pid(),
+              static_cast<double>(status.uptime_ms()) / 1000.0,
+              mvf::supervisor::v1::SupervisorStatus::Overall_Name(status.overall()).c_str());
+  std::printf("%-6s %-9s %-7s %-10s %-11s %-9s %-8s %s\n", "WORKER", "STATE", "PID", "REGISTERED",
+              "DEVICES", "RESTARTS", "NEXT", "LAST EXIT");
+  for (const auto& worker : status.workers()) {
+    std::string state = mvf::supervisor::v1::WorkerStatus::State_Name(worker.state());
+    if (worker.crash_looping()) state += "!";
+    std::string devices =
+        std::to_string(worker.devices_healthy()) + "/" + std::to_string(worker.devices_total());
+    std::printf("%-6s %-9s %-7s %-10s %-11s %-9u %-8s %s\n", worker.name().c_str(), state.c_str(),
+                worker.pid() ? std::to_string(worker.pid()).c_str() : "-",
+                worker.registered()
+                    ? ("yes (" + std::to_string(worker.times_registered()) + ")").c_str()
+                    : "no",
+                devices.c_str(), worker.restarts(),
+                worker.state() == mvf::supervisor::v1::WorkerStatus::backoff
+                    ? ago(worker.next_restart_at_unix_ms()).c_str()
+                    : "-",
+                exitText(worker.last_exit()).c_str());
+    if (!worker.failed_reason().empty()) std::printf("       %s\n", worker.failed_reason().c_str());
+  }
+  return kExitOk;
+}
+
+int runHealth(const std::vector<std::string>& args) {
+  po::options_description options("health options");
+  addStatusOptions(options);
+  options.add_options()("ready", "readiness: every enabled worker registered with the kubelet");
+  po::variables_map values;
+  if (auto code = parse(args, options, {}, values, "health")) return *code;
+  auto fetched = fetchStatus(values["status-socket"].as<std::string>());
+  if (auto* error = std::get_if<std::string>(&fetched)) {
+    std::cout << "not alive: " << *error << "\n";
+    return kExitFailure;
+  }
+  const auto& status = std::get<mvf::supervisor::v1::SupervisorStatus>(fetched);
+  if (!values.count("ready")) {
+    std::cout << "alive: mvf-supervisor pid " << status.pid() << " answers\n";
+    return kExitOk;
+  }
+  std::string missing;
+  for (const auto& worker : status.workers()) {
+    if (worker.registered()) continue;
+    missing += (missing.empty() ? "" : ", ") + worker.name() + " (" +
+               mvf::supervisor::v1::WorkerStatus::State_Name(worker.state()) + ")";
+  }
+  if (!missing.empty()) {
+    std::cout << "not ready: not registered with the kubelet: " << missing << "\n";
+    return kExitFailure;
+  }
+  std::cout << "ready: all " << status.workers_size() << " workers registered\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -276,6 +397,8 @@ int main(int argc, char** argv) {
   if (command == "kubelet") return runKubelet(args);
   if (command == "devices") return runDevices(args);
   if (command == "allocate") return runAllocate(args);
+  if (command == "status") return runStatus(args);
+  if (command == "health") return runHealth(args);
   std::cerr << "mvfctl: unknown command '" << command << "'\n" << kUsage;
   return kExitUsage;
 }

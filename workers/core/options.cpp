@@ -183,6 +183,10 @@ int64_t Settings::integer(const std::string& name) const { return *parseInteger(
 
 Duration Settings::duration(const std::string& name) const { return *parseDuration(text(name)); }
 
+const std::string& Settings::source(const std::string& name) const {
+  return entries_.at(name).source;
+}
+
 void Settings::set(const std::string& name, Entry entry) {
   if (!entries_.contains(name)) order_.push_back(name);
   entries_[name] = std::move(entry);

@@ -58,6 +58,8 @@ class Settings {
   const std::vector<std::string>& list(const std::string& name) const;
   int64_t integer(const std::string& name) const;
   Duration duration(const std::string& name) const;
+  // Where the value came from: "--name", "MVF_NAME", "[section] in FILE", "default"...
+  const std::string& source(const std::string& name) const;
 
   // One "name = value  # source" line per option, in declaration order.
   std::string describe() const;

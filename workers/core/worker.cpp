@@ -526,6 +526,16 @@ std::vector<OptionSpec> workerOptions(const ResourceSpec& spec) {
   return options;
 }
 
+ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
+                        const EnvLookup& env) {
+  auto parsed = parseOptions(workerOptions(spec), spec.name, args, env);
+  if (auto* error = std::get_if<std::string>(&parsed)) return {false, *error};
+  const Settings& settings = std::get<ParsedOptions>(parsed).settings;
+  auto config = makeConfig(spec, settings);
+  if (auto* error = std::get_if<std::string>(&config)) return {false, *error};
+  return {true, settings.describe()};
+}
+
 int runWorker(int argc, char** argv, const ResourceSpec& spec) {
   const std::string binary = "mvf-worker-" + spec.name;
   // Before anything else can create a file or a thread.

@@ -21,4 +21,15 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec);
 // has an exclusive mode, then the resource's own.
 std::vector<OptionSpec> workerOptions(const ResourceSpec& spec);
 
+// What `mvf-worker-<name> --check-config` decides for these arguments and environment:
+// ok with the effective settings ("name = value  # source" lines), or the error that
+// makes the worker exit 78. The supervisor asks this before it starts a worker and on
+// SIGHUP, to restart only the workers whose settings changed.
+struct ConfigCheck {
+  bool ok = false;
+  std::string text;
+};
+ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
+                        const EnvLookup& env = processEnv);
+
 }  // namespace mvf::core

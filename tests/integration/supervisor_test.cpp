@@ -1,0 +1,465 @@
+// mvf-supervisor with the real worker binaries (and, where a test needs a worker that
+// misbehaves, the fixture worker in its place) against the kubelet stand-in.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "proto/supervisor.grpc.pb.h"
+#include "supervisor/kubelet_stand_in.h"
+#include "tests/fakes/fake_node.h"
+#include "tests/integration/worker_process.h"
+
+namespace mvf::testing {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = mvf::supervisor::v1;
+using namespace std::chrono_literals;
+using kubelet::KubeletStandIn;
+using kubelet::Node;
+using ::testing::HasSubstr;
+
+constexpr auto kTimeout = 10s;
+const std::vector<std::string> kWorkers = {"x11", "udma", "vfio", "igpu", "usb"};
+
+bool allRegistered(const Node& node) {
+  for (const auto& name : kWorkers) {
+    auto it = node.find("intel.com/" + name);
+    if (it == node.end() || it->second.stopped || it->second.registrations == 0 ||
+        it->second.capacity() != 1000) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// All five registered, except `except` which is checked on its own.
+bool allRegisteredBut(const Node& node, const std::string& except) {
+  for (const auto& name : kWorkers) {
+    if (name == except) continue;
+    auto it = node.find("intel.com/" + name);
+    if (it == node.end() || it->second.stopped || it->second.registrations == 0) return false;
+  }
+  return true;
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build device nodes";
+    ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+    // The supervisor finds workers beside itself or in --workers-dir: a dir of links to
+    // the real binaries, where a test may put the fixture in one worker's place.
+    fs::create_directories(workersDir());
+    for (const auto& name : kWorkers) {
+      fs::create_symlink(fs::path(MVF_SUPERVISOR).parent_path() / ("mvf-worker-" + name),
+                         workersDir() + "/mvf-worker-" + name);
+    }
+  }
+
+  std::string workersDir() const { return node_.dir() + "/bin"; }
+  std::string statusSocket() const { return node_.dir() + "/run/status.sock"; }
+  std::string starts() const { return node_.dir() + "/starts"; }
+
+  // Puts the fixture worker in place of `name`, misbehaving as `mode` says.
+  void replaceWithFixture(const std::string& name, const std::string& mode) {
+    fs::remove(workersDir() + "/mvf-worker-" + name);
+    fs::create_symlink(MVF_FIXTURE_WORKER, workersDir() + "/mvf-worker-" + name);
+    ::setenv("MVF_FIXTURE_MODE", mode.c_str(), 1);
+    ::setenv("MVF_FIXTURE_STARTS", starts().c_str(), 1);
+  }
+
+  void TearDown() override {
+    ::unsetenv("MVF_FIXTURE_MODE");
+    ::unsetenv("MVF_FIXTURE_STARTS");
+  }
+
+  std::vector<std::string> supervisorArgs(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"--kubelet-dir",
+                                     node_.kubeletDir(),
+                                     "--host-root",
+                                     node_.root(),
+                                     "--run-dir",
+                                     node_.runDir(),
+                                     "--status-socket",
+                                     statusSocket(),
+                                     "--workers-dir",
+                                     workersDir(),
+                                     "--register-backoff",
+                                     "10ms",
+                                     "--register-backoff-max",
+                                     "200ms",
+                                     "--heartbeat-interval",
+                                     "50ms",
+                                     "--stable-after",
+                                     "100ms",
+                                     "--log-level",
+                                     "debug"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  void startSupervisor(std::vector<std::string> extra = {},
+                       const std::string& binary = MVF_SUPERVISOR) {
+    supervisor_ = std::make_unique<WorkerProcess>(binary, supervisorArgs(std::move(extra)),
+                                                  node_.dir() + "/supervisor.log", false);
+  }
+
+  std::optional<v1::SupervisorStatus> status() {
+    auto stub = v1::Supervisor::NewStub(
+        grpc::CreateChannel("unix://" + statusSocket(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 2s);
+    v1::SupervisorStatus out;
+    if (!stub->GetStatus(&context, {}, &out).ok()) return std::nullopt;
+    return out;
+  }
+
+  // The named worker's status; an empty one while the supervisor has not listed it yet.
+  static const v1::WorkerStatus* worker(const v1::SupervisorStatus& status,
+                                        const std::string& name) {
+    static const v1::WorkerStatus kNone;
+    for (const auto& w : status.workers()) {
+      if (w.name() == name) return &w;
+    }
+    return &kNone;
+  }
+
+  // Polls the status socket until `ready(status)` holds: status has no event to block on.
+  std::optional<v1::SupervisorStatus> awaitStatus(
+      const std::function<bool(const v1::SupervisorStatus&)>& ready,
+      std::chrono::milliseconds timeout = kTimeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto current = status(); current && ready(*current)) return current;
+      std::this_thread::sleep_for(20ms);
+    }
+    ADD_FAILURE() << "status never matched\n" << log();
+    return std::nullopt;
+  }
+
+  std::vector<int64_t> startTimes() const {
+    std::vector<int64_t> times;
+    std::ifstream in(starts());
+    for (int64_t t; in >> t;) times.push_back(t);
+    return times;
+  }
+
+  std::string log() const { return supervisor_ ? supervisor_->log() : ""; }
+
+  FakeNode node_;
+  KubeletStandIn kubelet_{node_.kubeletDir()};
+  std::unique_ptr<WorkerProcess> supervisor_;
+};
+
+TEST_F(SupervisorTest, AKilledWorkerComesBackAloneAndNoOtherStreamIsTouched) {
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor();
+  ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
+  auto before = awaitStatus(
+      [](const v1::SupervisorStatus& s) { return s.overall() == v1::SupervisorStatus::ok; });
+  ASSERT_TRUE(before);
+  pid_t vfio = worker(*before, "vfio")->pid();
+  ASSERT_GT(vfio, 0);
+
+  auto killed = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(vfio, SIGKILL), 0);
+  ASSERT_TRUE(kubelet_.waitFor(
+      [](const Node& node) {
+        const auto& state = node.at("intel.com/vfio");
+        return state.registrations == 2 && !state.stopped && state.capacity() == 1000;
+      },
+      kTimeout))
+      << log();
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 1s) << "vfio re-registered too slowly";
+
+  // The other four: one registration each, their one stream never ended.
+  for (const auto& name : {"x11", "udma", "igpu", "usb"}) {
+    auto state = kubelet_.resource(std::string("intel.com/") + name);
+    EXPECT_EQ(state->registrations, 1) << name;
+    EXPECT_EQ(state->streamsEnded, 0) << name;
+  }
+  auto after = awaitStatus([&](const v1::SupervisorStatus& s) {
+    const auto* w = worker(s, "vfio");
+    return w->state() == v1::WorkerStatus::running && w->registered();
+  });
+  ASSERT_TRUE(after);
+  const auto* w = worker(*after, "vfio");
+  EXPECT_NE(w->pid(), vfio);
+  EXPECT_EQ(w->restarts(), 1u);
+  EXPECT_TRUE(w->last_exit().signaled());
+  EXPECT_EQ(w->last_exit().signal_name(), "SIGKILL");
+  EXPECT_EQ(w->last_exit().exit_code(), 0) << "a death signal is no exit code";
+}
+
+TEST_F(SupervisorTest, ACrashLoopBacksOffPerThePolicyWhileTheOthersStayRegistered) {
+  replaceWithFixture("vfio", "crash");
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor({"--restart-backoff", "50ms", "--restart-backoff-max", "10s"});
+  auto looping = awaitStatus([this](const v1::SupervisorStatus& s) {
+    return worker(s, "vfio")->crash_looping() && startTimes().size() >= 6;
+  });
+  ASSERT_TRUE(looping);
+  const auto* vfio = worker(*looping, "vfio");
+  EXPECT_GE(vfio->consecutive_failures(), 5u);
+  EXPECT_EQ(vfio->last_exit().signal_name(), "SIGSEGV");
+  EXPECT_THAT(log(), HasSubstr("vfio is crash looping"));
+
+  // Start n+1 follows death n after 50 ms·2^(n−1), ±20 %; the fixture dies at once, so
+  // the gap between starts is that delay plus a process start.
+  auto times = startTimes();
+  ASSERT_GE(times.size(), 6u);
+  for (size_t n = 1; n <= 5; ++n) {
+    double delay = 50.0 * static_cast<double>(1 << (n - 1));
+    auto gap = static_cast<double>(times[n] - times[n - 1]);
+    EXPECT_GE(gap, 0.8 * delay) << "restart " << n;
+    EXPECT_LE(gap, 1.2 * delay + 150) << "restart " << n;
+  }
+  // Everyone else is registered and healthy meanwhile.
+  ASSERT_TRUE(kubelet_.waitFor(
+      [](const Node& node) {
+        for (const auto& name : {"x11", "udma", "igpu", "usb"}) {
+          auto it = node.find(std::string("intel.com/") + name);
+          if (it == node.end() || it->second.stopped || it->second.registrations != 1) {
+            return false;
+          }
+        }
+        return node.at("intel.com/udma").healthy() == 1000;
+      },
+      kTimeout));
+  EXPECT_EQ(looping->overall(), v1::SupervisorStatus::degraded);
+  auto health = runCommand({MVFCTL, "health", "--ready", "--status-socket", statusSocket()});
+  EXPECT_EQ(health.exitCode, 1);
+  EXPECT_THAT(health.output, HasSubstr("vfio"));
+}
+
+TEST_F(SupervisorTest, AnAbsentKubeletKillsNoWorkerAndAllRegisterWhenItComes) {
+  // The plugin dir exists (the DaemonSet mounts it); the kubelet does not answer. The
+  // "minute" is scaled down with the timers: no ready event or a silence of 300 ms would
+  // get a worker killed, and the kubelet stays away five times that.
+  fs::create_directories(node_.kubeletDir());
+  startSupervisor({"--ready-timeout", "300ms", "--heartbeat-timeout", "300ms"});
+  auto running = awaitStatus([](const v1::SupervisorStatus& s) {
+    int ready = 0;
+    for (const auto& w : s.workers()) ready += w.state() == v1::WorkerStatus::running;
+    return ready == 5;
+  });
+  ASSERT_TRUE(running);
+  std::this_thread::sleep_for(1500ms);  // the absence itself
+  auto later = status();
+  ASSERT_TRUE(later);
+  for (const auto& w : later->workers()) {
+    EXPECT_EQ(w.restarts(), 0u) << w.name();
+    EXPECT_EQ(w.state(), v1::WorkerStatus::running) << w.name();
+    EXPECT_FALSE(w.registered()) << w.name();
+  }
+  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
+}
+
+TEST_F(SupervisorTest, AWorkerThatStopsHeartbeatingIsKilledAndRestarted) {
+  replaceWithFixture("vfio", "hang");
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor({"--heartbeat-timeout", "300ms", "--restart-backoff", "50ms"});
+  auto killed =
+      awaitStatus([](const v1::SupervisorStatus& s) { return worker(s, "vfio")->restarts() >= 1; });
+  ASSERT_TRUE(killed);
+  const auto& exit = worker(*killed, "vfio")->last_exit();
+  EXPECT_EQ(exit.signal_name(), "SIGKILL");
+  EXPECT_THAT(exit.reason(), HasSubstr("no heartbeat"));
+  auto restarted =
+      awaitStatus([](const v1::SupervisorStatus& s) { return worker(s, "vfio")->restarts() >= 2; });
+  EXPECT_TRUE(restarted);
+}
+
+TEST_F(SupervisorTest, AWorkerNeverReadyIsKilledAsNotReady) {
+  replaceWithFixture("udma", "never-ready");
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor({"--ready-timeout", "300ms"});
+  auto killed =
+      awaitStatus([](const v1::SupervisorStatus& s) { return worker(s, "udma")->restarts() >= 1; });
+  ASSERT_TRUE(killed);
+  EXPECT_THAT(worker(*killed, "udma")->last_exit().reason(), HasSubstr("not ready within"));
+}
+
+TEST_F(SupervisorTest, ExitCode78IsNotRestartedUntilSighup) {
+  replaceWithFixture("usb", "exit78");
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor({"--restart-backoff", "10ms"});
+  auto failed = awaitStatus([](const v1::SupervisorStatus& s) {
+    return worker(s, "usb")->state() == v1::WorkerStatus::failed;
+  });
+  ASSERT_TRUE(failed);
+  EXPECT_THAT(worker(*failed, "usb")->failed_reason(), HasSubstr("exit 78"));
+  ASSERT_TRUE(kubelet_.waitFor(
+      [](const Node& node) {
+        for (const auto& name : {"x11", "udma", "vfio", "igpu"}) {
+          auto it = node.find(std::string("intel.com/") + name);
+          if (it == node.end() || it->second.stopped) return false;
+        }
+        return true;
+      },
+      kTimeout));
+  EXPECT_EQ(startTimes().size(), 1u) << "failed(config) must not be restarted";
+
+  supervisor_->signal(SIGHUP);
+  ASSERT_TRUE(supervisor_->awaitLog("usb: trying again after SIGHUP", kTimeout)) << log();
+  // Started once more, and failed once more: the same configuration error.
+  auto again = awaitStatus([this](const v1::SupervisorStatus& s) {
+    return startTimes().size() == 2 && worker(s, "usb")->state() == v1::WorkerStatus::failed &&
+           worker(s, "usb")->pid() == 0;
+  });
+  ASSERT_TRUE(again);
+}
+
+TEST_F(SupervisorTest, SighupRestartsOnlyTheWorkersWhoseSettingsChanged) {
+  std::string config = node_.dir() + "/mvf.ini";
+  std::ofstream(config) << "[udma]\nshared-count = 10\n";
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor({"--config", config});
+  ASSERT_TRUE(kubelet_.waitFor(
+      [](const Node& node) {
+        auto it = node.find("intel.com/udma");
+        return allRegisteredBut(node, "udma") && it != node.end() && !it->second.stopped &&
+               it->second.capacity() == 10;
+      },
+      kTimeout))
+      << log();
+
+  std::ofstream(config) << "[udma]\nshared-count = 20\n";
+  supervisor_->signal(SIGHUP);
+  ASSERT_TRUE(kubelet_.waitFor(
+      [](const Node& node) {
+        const auto& udma = node.at("intel.com/udma");
+        return udma.registrations == 2 && !udma.stopped && udma.capacity() == 20;
+      },
+      kTimeout))
+      << log();
+  for (const auto& name : {"x11", "vfio", "igpu", "usb"}) {
+    auto state = kubelet_.resource(std::string("intel.com/") + name);
+    EXPECT_EQ(state->registrations, 1) << name;
+    EXPECT_EQ(state->streamsEnded, 0) << name;
+  }
+  // A bad value on SIGHUP keeps the worker running as it is.
+  std::ofstream(config) << "[udma]\nshared-count = lots\n";
+  supervisor_->signal(SIGHUP);
+  ASSERT_TRUE(supervisor_->awaitLog("the new configuration is not valid", kTimeout)) << log();
+  EXPECT_EQ(kubelet_.resource("intel.com/udma")->registrations, 2);
+}
+
+TEST_F(SupervisorTest, AMissingWorkerBinaryIsReportedClearly) {
+  fs::remove(workersDir() + "/mvf-worker-igpu");
+  startSupervisor();
+  auto failed = awaitStatus([](const v1::SupervisorStatus& s) {
+    return worker(s, "igpu")->state() == v1::WorkerStatus::failed;
+  });
+  ASSERT_TRUE(failed);
+  EXPECT_THAT(worker(*failed, "igpu")->failed_reason(),
+              HasSubstr("mvf-worker-igpu: No such file or directory"));
+}
+
+TEST_F(SupervisorTest, SigtermLeavesNoProcessAndNoSocketAndExitsZero) {
+  replaceWithFixture("x11", "ignore-term");
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor({"--grace-period", "500ms"});
+  auto running = awaitStatus([](const v1::SupervisorStatus& s) {
+    int registered = 0;
+    for (const auto& w : s.workers()) registered += w.registered();
+    return registered == 4 && worker(s, "x11")->state() == v1::WorkerStatus::running;
+  });
+  ASSERT_TRUE(running);
+  std::vector<pid_t> pids;
+  for (const auto& w : running->workers()) pids.push_back(w.pid());
+
+  auto asked = std::chrono::steady_clock::now();
+  supervisor_->signal(SIGTERM);
+  auto exit = supervisor_->wait(kTimeout);
+  ASSERT_TRUE(exit.has_value()) << log();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 500ms + 1s)
+      << "the grace period, and no more";
+  ASSERT_TRUE(WIFEXITED(*exit)) << log();
+  EXPECT_EQ(WEXITSTATUS(*exit), 0);
+  for (pid_t pid : pids) EXPECT_NE(::kill(pid, 0), 0) << "pid " << pid << " still runs";
+  for (const auto& entry : fs::directory_iterator(node_.kubeletDir())) {
+    EXPECT_EQ(entry.path().filename(), "kubelet.sock") << "left behind: " << entry.path();
+  }
+  EXPECT_FALSE(fs::exists(statusSocket()));
+  EXPECT_THAT(log(), HasSubstr("x11 still runs after 0.5s; SIGKILL"));
+}
+
+TEST_F(SupervisorTest, AsPid1ItReapsOrphanedGrandchildren) {
+  replaceWithFixture("udma", "orphan");
+  ASSERT_EQ(kubelet_.start(), "");
+  // unshare makes the supervisor PID 1 of a new PID namespace.
+  auto args = supervisorArgs();
+  args.insert(args.begin(), {"--pid", "--fork", "--kill-child=SIGKILL", MVF_SUPERVISOR});
+  supervisor_ = std::make_unique<WorkerProcess>("/usr/bin/unshare", args,
+                                                node_.dir() + "/supervisor.log", false);
+  auto pid1 = awaitStatus([](const v1::SupervisorStatus& s) { return s.pid() != 0; });
+  ASSERT_TRUE(pid1);
+  EXPECT_EQ(pid1->pid(), 1);
+  ASSERT_TRUE(supervisor_->awaitLog("reaped orphan pid", kTimeout)) << log();
+  // As a container runtime does, signal PID 1 itself (unshare does not pass SIGTERM on):
+  // a PID 1 takes only the signals it handles, and it must handle this one.
+  std::ifstream children("/proc/" + std::to_string(supervisor_->pid()) + "/task/" +
+                         std::to_string(supervisor_->pid()) + "/children");
+  pid_t pid1Outside = 0;
+  ASSERT_TRUE(children >> pid1Outside);
+  ASSERT_EQ(::kill(pid1Outside, SIGTERM), 0);
+  auto exit = supervisor_->wait(kTimeout);
+  ASSERT_TRUE(exit.has_value()) << log();
+  ASSERT_TRUE(WIFEXITED(*exit));
+  EXPECT_EQ(WEXITSTATUS(*exit), 0) << log();
+}
+
+TEST_F(SupervisorTest, StatusAndReadinessMatchWhatTheKubeletSaw) {
+  ASSERT_EQ(kubelet_.start(), "");
+  startSupervisor();
+  ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
+  auto ok = awaitStatus(
+      [](const v1::SupervisorStatus& s) { return s.overall() == v1::SupervisorStatus::ok; });
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->workers_size(), 5);
+  for (const auto& w : ok->workers()) {
+    auto seen = kubelet_.resource(w.resource());
+    ASSERT_TRUE(seen) << w.resource();
+    EXPECT_TRUE(w.registered()) << w.name();
+    EXPECT_EQ(static_cast<int>(w.times_registered()), seen->registrations) << w.name();
+    EXPECT_EQ(w.devices_total(), seen->capacity()) << w.name();
+    EXPECT_EQ(w.devices_healthy(), seen->healthy()) << w.name();
+    EXPECT_GT(w.ready_at_unix_ms(), 0) << w.name();
+  }
+  EXPECT_EQ(worker(*ok, "udma")->devices_healthy(), 1000u);
+  auto health = runCommand({MVFCTL, "health", "--ready", "--status-socket", statusSocket()});
+  EXPECT_EQ(health.exitCode, 0) << health.output;
+  auto live = runCommand({MVFCTL, "health", "--status-socket", statusSocket()});
+  EXPECT_EQ(live.exitCode, 0) << live.output;
+  auto json = runCommand({MVFCTL, "status", "--json", "--status-socket", statusSocket()});
+  EXPECT_THAT(json.output, HasSubstr("\"timesRegistered\": 1"));
+  EXPECT_THAT(json.output, HasSubstr("\"overall\": \"ok\""));
+
+  // The kubelet goes: readiness follows, liveness stays.
+  kubelet_.stop();
+  ASSERT_TRUE(awaitStatus(
+      [](const v1::SupervisorStatus& s) { return s.overall() == v1::SupervisorStatus::degraded; }));
+  health = runCommand({MVFCTL, "health", "--ready", "--status-socket", statusSocket()});
+  EXPECT_EQ(health.exitCode, 1);
+  EXPECT_THAT(health.output, HasSubstr("not registered"));
+  live = runCommand({MVFCTL, "health", "--status-socket", statusSocket()});
+  EXPECT_EQ(live.exitCode, 0);
+  supervisor_->signal(SIGTERM);
+  supervisor_->wait(kTimeout);
+  live = runCommand({MVFCTL, "health", "--status-socket", statusSocket()});
+  EXPECT_EQ(live.exitCode, 1);
+  EXPECT_THAT(live.output, HasSubstr("not alive"));
+}
+
+}  // namespace
+}  // namespace mvf::testing
