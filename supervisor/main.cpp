@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   using namespace mvf;
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
+  core::limitMallocArenas();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = core::parseOptions(supervisor::supervisorOptions(), "supervisor", args);
   if (auto* error = std::get_if<std::string>(&parsed)) {

@@ -109,4 +109,19 @@ std::string addUsbDevice(const FakeNode& node, const UsbDevice& device) {
   return error;
 }
 
+std::string addEveryDeviceClass(const FakeNode& node) {
+  return all(
+      {node.charDevice("/dev/udmabuf", 10, 125), node.charDevice("/dev/vfio/vfio", 10, 196),
+       addPciFunction(node, {.address = "0000:00:07.0",
+                             .vendor = "0x1234",
+                             .pciClass = "0x00ff00",
+                             .driver = "vfio-pci"}),
+       addIommuGroup(node, 7, {"0000:00:07.0"}),
+       // card0 belongs to another device on many machines; this iGPU is card1.
+       addPciFunction(node, {.address = "0000:00:02.0", .driver = "i915"}),
+       addDrmCard(node, "0000:00:02.0", 1, 128),
+       addUsbDevice(node, {.portPath = "1-1", .devnum = 2, .serial = "kbd-1"}),
+       addUsbDevice(node, {.portPath = "1-2", .devnum = 3, .product = "0002", .serial = "tab-1"})});
+}
+
 }  // namespace mvf::testing

@@ -43,4 +43,10 @@ struct UsbDevice {
 // creates /dev/bus/usb/BBB/DDD.
 std::string addUsbDevice(const FakeNode& node, const UsbDevice& device);
 
+// A node with every device class but X11 (whose socket needs a live listener, see
+// FakeNode::unixSocket): /dev/udmabuf; VFIO group 7 with 0000:00:07.0 on vfio-pci and
+// /dev/vfio/vfio; the Intel iGPU 0000:00:02.0 as card1 + renderD128; USB devices at
+// ports 1-1 and 1-2.
+std::string addEveryDeviceClass(const FakeNode& node);
+
 }  // namespace mvf::testing

@@ -1,6 +1,7 @@
 #include "workers/core/worker.h"
 
 #include <grpcpp/grpcpp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -388,6 +389,18 @@ class Worker {
       loop_.cancel(retryTimer_);
       retryTimer_ = 0;
     }
+    // The kubelet dials back inside Register. Our socket file gone (a restarting kubelet
+    // deletes it) would cost that dial a 1 s reconnect backoff, so serve it again first.
+    if (!socket_->ownsPath()) {
+      stopListening();
+      serve();  // asks for registration again once it listens
+      return;
+    }
+    // No kubelet.sock: nobody to register with. Its creation brings us back at once.
+    if (fileId(config_.kubeletSocket) == std::nullopt) {
+      scheduleRetry("no " + config_.kubeletSocket + " yet");
+      return;
+    }
     registerWanted_ = false;
     registering_ = true;
     // Old streams end first: an old stream ending after the new registration would make
@@ -411,24 +424,25 @@ class Worker {
       log_->info("registered {} with the kubelet (endpoint {}.sock)", config_.resourceName,
                  config_.name);
       notifier_.send(Event::registered);
+    } else if (hurry) {
+      requestRegistration();
     } else {
-      ++failures_;
-      Duration delay = backoffDelay(failures_, config_.backoffInitial, config_.backoffMax);
-      // An absent kubelet is normal for a while: say so now and then, not every retry.
-      auto level =
-          failures_ == 1 || failures_ % 12 == 0 ? spdlog::level::warn : spdlog::level::debug;
-      log_->log(level, "registering with {} failed ({}: {}); attempt {}, next in {}",
-                config_.kubeletSocket, static_cast<int>(status.error_code()),
-                status.error_message(), failures_, ms(delay));
-      if (hurry) {
-        requestRegistration();
-      } else {
-        retryTimer_ = loop_.after(delay, [this] {
-          retryTimer_ = 0;
-          requestRegistration();
-        });
-      }
+      scheduleRetry("registering with " + config_.kubeletSocket + " failed (" +
+                    std::to_string(static_cast<int>(status.error_code())) + ": " +
+                    status.error_message() + ")");
     }
+  }
+
+  void scheduleRetry(const std::string& why) {
+    ++failures_;
+    Duration delay = backoffDelay(failures_, config_.backoffInitial, config_.backoffMax);
+    // An absent kubelet is normal for a while: say so now and then, not every retry.
+    auto level = failures_ == 1 || failures_ % 12 == 0 ? spdlog::level::warn : spdlog::level::debug;
+    log_->log(level, "not registered: {}; attempt {}, next in {}", why, failures_, ms(delay));
+    retryTimer_ = loop_.after(delay, [this] {
+      retryTimer_ = 0;
+      requestRegistration();
+    });
   }
 
   // A stream ended by the peer. Only the loss of the current registration's last stream
@@ -437,9 +451,10 @@ class Worker {
   void onPeerGone(uint64_t generation) {
     if (generation != generation_ || hub_.openStreams() > 0 || !registered_) return;
     becomeUnregistered("the kubelet closed ListAndWatch");
-    // A kubelet that is restarting refuses this and the backoff takes over until its new
-    // kubelet.sock appears.
-    requestRegistration();
+    // Not at once: a kubelet that restarts is about to delete our socket and create a new
+    // kubelet.sock, and those events should come first. Should the kubelet be alive and
+    // have closed the stream for its own reasons, this retry registers again.
+    if (retryTimer_ == 0) scheduleRetry("the kubelet closed ListAndWatch");
   }
 
   void becomeUnregistered(const std::string& why) {
@@ -526,6 +541,12 @@ std::vector<OptionSpec> workerOptions(const ResourceSpec& spec) {
   return options;
 }
 
+void limitMallocArenas() {
+  // glibc gives every thread that allocates its own arena; gRPC's pools grow to a dozen
+  // threads, each keeping freed memory. Two arenas hold the memory flat (DESIGN §8).
+  ::mallopt(M_ARENA_MAX, 2);
+}
+
 ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
                         const EnvLookup& env) {
   auto parsed = parseOptions(workerOptions(spec), spec.name, args, env);
@@ -541,6 +562,7 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
   // Before anything else can create a file or a thread.
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
+  limitMallocArenas();
 
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = parseOptions(workerOptions(spec), spec.name, args);

@@ -21,6 +21,9 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec);
 // has an exclusive mode, then the resource's own.
 std::vector<OptionSpec> workerOptions(const ResourceSpec& spec);
 
+// Caps glibc's malloc arenas; every long-running binary calls it first thing.
+void limitMallocArenas();
+
 // What `mvf-worker-<name> --check-config` decides for these arguments and environment:
 // ok with the effective settings ("name = value  # source" lines), or the error that
 // makes the worker exit 78. The supervisor asks this before it starts a worker and on
