@@ -10,8 +10,8 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libspdlog-dev
-  # tests
-  libgtest-dev libgmock-dev
+  # tests (the image's runtime stage is assembled with debootstrap and run under runc)
+  libgtest-dev libgmock-dev debootstrap runc
 )
 
 missing=()
