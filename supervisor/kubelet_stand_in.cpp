@@ -63,6 +63,15 @@ int64_t ResourceState::healthy() const {
                        [](const v1beta1::Device& d) { return d.health() == "Healthy"; });
 }
 
+std::vector<std::string> ResourceState::ids(bool healthy) const {
+  std::vector<std::string> out;
+  for (const auto& device : devices) {
+    if ((device.health() == "Healthy") == healthy) out.push_back(device.id());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 std::string formatQuantity(int64_t value) {
   static const char* kSuffixes[] = {"", "k", "M", "G", "T", "P", "E"};
   size_t scale = 0;

@@ -32,6 +32,8 @@ struct ResourceState {
 
   int64_t healthy() const;
   int64_t capacity() const { return static_cast<int64_t>(devices.size()); }
+  // The IDs listed as Healthy (or, with false, as anything else), sorted.
+  std::vector<std::string> ids(bool healthy) const;
 };
 
 using Node = std::map<std::string, ResourceState>;

@@ -67,14 +67,8 @@ class WorkerTest : public ::testing::Test {
     bool ok = kubelet_.waitFor(
         [&](const Node& node) {
           auto it = node.find(resource);
-          if (it == node.end() || it->second.stopped) return false;
-          std::vector<std::string> h, u;
-          for (const auto& device : it->second.devices) {
-            (device.health() == "Healthy" ? h : u).push_back(device.id());
-          }
-          std::sort(h.begin(), h.end());
-          std::sort(u.begin(), u.end());
-          return h == healthy && u == unhealthy;
+          return it != node.end() && !it->second.stopped && it->second.ids(true) == healthy &&
+                 it->second.ids(false) == unhealthy;
         },
         kTimeout);
     if (!ok)
