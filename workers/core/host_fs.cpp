@@ -99,9 +99,9 @@ HostFs::HostFs(std::string root) : root_(std::move(root)) {
 }
 
 UniqueFd HostFs::open(std::string_view hostPath, int flags) const {
-  std::string relative(hostPath);
-  while (!relative.empty() && relative.front() == '/') relative.erase(0, 1);
-  if (relative.empty()) relative = ".";
+  size_t start = hostPath.find_first_not_of('/');
+  std::string relative =
+      start == std::string_view::npos ? "." : std::string(hostPath.substr(start));
   if (*rootFd_) {
     open_how how{};
     how.flags = static_cast<__u64>(static_cast<unsigned>(flags | O_CLOEXEC));
