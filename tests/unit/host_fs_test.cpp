@@ -34,7 +34,7 @@ TEST(HostFs, DotDotNeverClimbsAboveTheRoot) {
   ASSERT_EQ(node.symlink("/dev/escape", "../../../../../../etc/passwd"), "");
   HostFs host(node.root());
   EXPECT_EQ(host.resolve("/dev/escape", true), "/etc/passwd");
-  EXPECT_EQ(host.lstat("/dev/escape/..").type, FileType::kMissing);
+  EXPECT_EQ(host.lstat("/dev/escape/.."), FileType::kMissing);
   EXPECT_EQ(host.local("/etc/passwd"), node.root() + "/etc/passwd");
 }
 
@@ -44,7 +44,7 @@ TEST(HostFs, ASymlinkLoopIsUnreadableNotAHang) {
   ASSERT_EQ(node.symlink("/dev/b", "a"), "");
   HostFs host(node.root());
   EXPECT_EQ(host.resolve("/dev/a", true), std::nullopt);
-  EXPECT_EQ(host.lstat("/dev/a/x").type, FileType::kUnreadable);
+  EXPECT_EQ(host.lstat("/dev/a/x"), FileType::kUnreadable);
 }
 
 TEST(HostFs, LstatTellsFileTypesWithoutFollowingTheLastLink) {
@@ -54,15 +54,15 @@ TEST(HostFs, LstatTellsFileTypesWithoutFollowingTheLastLink) {
   ASSERT_EQ(node.symlink("/dev/link", "regular"), "");
   ASSERT_EQ(node.fifo("/dev/fifo"), "");
   HostFs host(node.root());
-  EXPECT_EQ(host.lstat("/dev/regular").type, FileType::kRegular);
-  EXPECT_EQ(host.lstat("/dev/dir").type, FileType::kDirectory);
-  EXPECT_EQ(host.lstat("/dev/link").type, FileType::kSymlink);
-  EXPECT_EQ(host.lstat("/dev/fifo").type, FileType::kFifo);
-  EXPECT_EQ(host.lstat("/dev/none").type, FileType::kMissing);
-  EXPECT_EQ(host.lstat("/dev/regular/below").type, FileType::kMissing);
+  EXPECT_EQ(host.lstat("/dev/regular"), FileType::kRegular);
+  EXPECT_EQ(host.lstat("/dev/dir"), FileType::kDirectory);
+  EXPECT_EQ(host.lstat("/dev/link"), FileType::kSymlink);
+  EXPECT_EQ(host.lstat("/dev/fifo"), FileType::kFifo);
+  EXPECT_EQ(host.lstat("/dev/none"), FileType::kMissing);
+  EXPECT_EQ(host.lstat("/dev/regular/below"), FileType::kMissing);
   if (FakeNode::canMknod()) {
     ASSERT_EQ(node.charDevice("/dev/char"), "");
-    EXPECT_EQ(host.lstat("/dev/char").type, FileType::kCharDevice);
+    EXPECT_EQ(host.lstat("/dev/char"), FileType::kCharDevice);
   }
 }
 
@@ -72,7 +72,7 @@ TEST(HostFs, AParentDirThatIsASymlinkIsFollowedInsideTheRoot) {
   ASSERT_EQ(node.file("/real/dev/udmabuf"), "");
   ASSERT_EQ(node.symlink("/dev", "/real/dev"), "");
   HostFs host(node.root());
-  EXPECT_EQ(host.lstat("/dev/udmabuf").type, FileType::kRegular);
+  EXPECT_EQ(host.lstat("/dev/udmabuf"), FileType::kRegular);
 }
 
 }  // namespace

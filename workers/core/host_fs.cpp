@@ -155,16 +155,13 @@ std::optional<std::string> HostFs::resolve(std::string_view hostPath, bool follo
   return joinPath(done);
 }
 
-FileInfo HostFs::lstat(std::string_view hostPath) const {
-  FileInfo info;
+FileType HostFs::lstat(std::string_view hostPath) const {
   UniqueFd fd = open(hostPath, O_PATH | O_NOFOLLOW);
-  if (!fd || ::fstat(fd.get(), &info.st) != 0) {
-    info.error = errno;
-    info.type = errno == ENOENT || errno == ENOTDIR ? FileType::kMissing : FileType::kUnreadable;
-    return info;
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) {
+    return errno == ENOENT || errno == ENOTDIR ? FileType::kMissing : FileType::kUnreadable;
   }
-  info.type = fromMode(info.st.st_mode);
-  return info;
+  return fromMode(st.st_mode);
 }
 
 std::optional<HostDir> HostFs::openDir(std::string_view hostPath) const {

@@ -29,12 +29,6 @@ enum class FileType {
 // "a character device", "a symlink"... for log lines and error messages.
 std::string_view describe(FileType type);
 
-struct FileInfo {
-  FileType type = FileType::kMissing;
-  struct stat st {};
-  int error = 0;  // errno when type is kUnreadable
-};
-
 // A number from a sysfs attribute: decimal, or hex with or without "0x" for base 16.
 // nullopt for junk, an empty text or a value that does not fit.
 std::optional<int64_t> parseNumber(std::string_view text, int base = 10);
@@ -92,8 +86,8 @@ class HostFs {
   // loop or more than 40 links.
   std::optional<std::string> resolve(std::string_view hostPath, bool followLast) const;
 
-  // lstat() of the path's last component after resolving its parents.
-  FileInfo lstat(std::string_view hostPath) const;
+  // The type of the path's last component (not followed) after resolving its parents.
+  FileType lstat(std::string_view hostPath) const;
 
   // The directory at the path, every symlink resolved inside the host root.
   std::optional<HostDir> openDir(std::string_view hostPath) const;

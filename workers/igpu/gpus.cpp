@@ -82,10 +82,10 @@ core::Scan Gpus::scan() {
     }
     for (const auto& name : nodes) {
       std::string node = "/dev/dri/" + name;
-      core::FileInfo info = host_.lstat(node);
-      if (info.type != core::FileType::kCharDevice && gpu.unit.problem.empty()) {
+      core::FileType type = host_.lstat(node);
+      if (type != core::FileType::kCharDevice && gpu.unit.problem.empty()) {
         gpu.unit.problem =
-            node + " is " + std::string(core::describe(info.type)) + ", not a character device";
+            node + " is " + std::string(core::describe(type)) + ", not a character device";
       }
       gpu.unit.grant.nodes.push_back({node});
     }

@@ -6,11 +6,11 @@ constexpr const char* kNode = "/dev/udmabuf";
 
 core::Scan Udmabuf::scan() {
   core::Unit unit{.id = "udmabuf", .grant = {.nodes = {{kNode}}}};
-  core::FileInfo node = host_.lstat(kNode);
-  if (node.type == core::FileType::kMissing) {
+  core::FileType node = host_.lstat(kNode);
+  if (node == core::FileType::kMissing) {
     unit.problem = std::string(kNode) + " does not exist (is the udmabuf module loaded?)";
-  } else if (node.type != core::FileType::kCharDevice) {
-    unit.problem = std::string(kNode) + " is " + std::string(core::describe(node.type)) +
+  } else if (node != core::FileType::kCharDevice) {
+    unit.problem = std::string(kNode) + " is " + std::string(core::describe(node)) +
                    ", not a character device";
   }
   return {.units = {unit}};

@@ -24,7 +24,7 @@ bool viableDriver(const std::string& driver) {
 }
 
 bool isCharDevice(const core::HostFs& host, const std::string& path) {
-  return host.lstat(path).type == core::FileType::kCharDevice;
+  return host.lstat(path) == core::FileType::kCharDevice;
 }
 
 }  // namespace
@@ -32,11 +32,10 @@ bool isCharDevice(const core::HostFs& host, const std::string& path) {
 core::Scan IommuGroups::scan() {
   auto log = core::logger("vfio");
   core::Scan scan;
-  core::FileInfo container = host_.lstat(kContainer);
+  core::FileType container = host_.lstat(kContainer);
   std::string containerProblem;
-  if (container.type != core::FileType::kCharDevice) {
-    containerProblem = std::string(kContainer) + " is " +
-                       std::string(core::describe(container.type)) +
+  if (container != core::FileType::kCharDevice) {
+    containerProblem = std::string(kContainer) + " is " + std::string(core::describe(container)) +
                        ", not a character device (is the vfio module loaded?)";
   }
   bool iommufd = isCharDevice(host_, kIommu);
@@ -49,9 +48,9 @@ core::Scan IommuGroups::scan() {
       continue;
     }
     std::string node = "/dev/vfio/" + name;
-    core::FileInfo info = host_.lstat(node);
-    if (info.type != core::FileType::kCharDevice) {
-      log->warn("ignoring {}: {}, not a character device", node, core::describe(info.type));
+    core::FileType type = host_.lstat(node);
+    if (type != core::FileType::kCharDevice) {
+      log->warn("ignoring {}: {}, not a character device", node, core::describe(type));
       continue;
     }
     groups.emplace_back(std::stoi(name), name);

@@ -33,10 +33,10 @@ core::Scan X11Displays::scan() {
   core::Scan scan;
   std::string authProblem;
   if (!xauthority_.empty()) {
-    core::FileInfo auth = host_.lstat(xauthority_);
-    if (auth.type != core::FileType::kRegular) {
-      authProblem = "--xauthority " + xauthority_ + " is " +
-                    std::string(core::describe(auth.type)) + ", not a regular file";
+    core::FileType auth = host_.lstat(xauthority_);
+    if (auth != core::FileType::kRegular) {
+      authProblem = "--xauthority " + xauthority_ + " is " + std::string(core::describe(auth)) +
+                    ", not a regular file";
     }
   }
 
@@ -52,9 +52,9 @@ core::Scan X11Displays::scan() {
   std::map<std::string, std::chrono::steady_clock::time_point> stillRefusing;
   for (const auto& [number, name] : displays) {
     std::string path = std::string(kSocketDir) + "/" + name;
-    core::FileInfo info = host_.lstat(path);
-    if (info.type != core::FileType::kSocket) {
-      log->debug("ignoring {}: {}, not a socket", path, core::describe(info.type));
+    core::FileType type = host_.lstat(path);
+    if (type != core::FileType::kSocket) {
+      log->debug("ignoring {}: {}, not a socket", path, core::describe(type));
       continue;
     }
     core::Unit unit{.id = name};
