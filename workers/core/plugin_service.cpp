@@ -8,112 +8,109 @@ namespace mvf::core {
 
 using List = v1beta1::ListAndWatchResponse;
 
-// One ListAndWatch call. gRPC allows one write in flight per stream and one Finish; the
-// state below enforces both, and no gRPC operation is started with mu_ held, so a
-// reaction that gRPC runs inline cannot deadlock on it.
+StreamSchedule::ListPtr StreamSchedule::offer(ListPtr list, uint64_t number) {
+  if (number <= pendingNumber_) return nullptr;
+  pending_ = std::move(list);
+  pendingNumber_ = number;
+  return takeNext();
+}
+
+StreamSchedule::Next StreamSchedule::writeDone(bool ok) {
+  writing_ = false;
+  if (!ok) end(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"), true);
+  if (ending_) return {.finish = true};
+  return {.write = takeNext()};
+}
+
+bool StreamSchedule::end(grpc::Status status, bool byPeer) {
+  if (ending_) return false;
+  ending_ = true;
+  endedByPeer_ = byPeer;
+  status_ = std::move(status);
+  return !writing_;
+}
+
+StreamSchedule::ListPtr StreamSchedule::takeNext() {
+  if (writing_ || ending_ || !pending_ || pending_ == sent_) return nullptr;
+  sent_ = pending_;
+  writing_ = true;
+  return sent_;
+}
+
+// One ListAndWatch call: the schedule decides, this makes the gRPC calls, never with mu_
+// held, so a reaction that gRPC runs inline cannot deadlock on it.
 class ListAndWatchStream final : public grpc::ServerWriteReactor<List> {
  public:
   explicit ListAndWatchStream(StreamHub& hub) : hub_(hub) {}
 
   void setGeneration(uint64_t generation) { generation_ = generation; }
 
-  // Sends `list` unless a newer one was offered first.
-  void offer(std::shared_ptr<const List> list) {
-    std::shared_ptr<const List> next;
+  void offer(StreamSchedule::ListPtr list, uint64_t number) {
+    StreamSchedule::ListPtr write;
     {
       std::lock_guard lock(mu_);
-      pending_ = std::move(list);
-      next = takeNextLocked();
+      write = schedule_.offer(std::move(list), number);
     }
-    if (next) StartWrite(next.get());
+    if (write) StartWrite(write.get());
   }
 
-  void end(grpc::Status status) {
-    {
-      std::lock_guard lock(mu_);
-      if (finishing_) return;
-      finishing_ = true;
-      status_ = std::move(status);
-      if (writing_) return;  // OnWriteDone finishes
-    }
-    Finish(status_);
-  }
+  void end(grpc::Status status) { end(std::move(status), false); }
 
   void OnWriteDone(bool ok) override {
-    std::shared_ptr<const List> next;
-    bool finishNow = false;
+    StreamSchedule::Next next;
+    grpc::Status status;
     {
       std::lock_guard lock(mu_);
-      writing_ = false;
-      inFlight_.reset();
-      if (!ok && !finishing_) {
-        // The client is gone; OnCancel says so too, but Finish is ours to call.
-        finishing_ = true;
-        endedByPeer_ = true;
-        status_ = grpc::Status(grpc::StatusCode::CANCELLED, "write failed");
-      }
-      if (finishing_) {
-        finishNow = true;
-      } else {
-        next = takeNextLocked();
-      }
+      next = schedule_.writeDone(ok);
+      status = schedule_.status();
     }
-    if (finishNow) {
-      Finish(status_);
-    } else if (next) {
-      StartWrite(next.get());
+    if (next.finish) {
+      Finish(status);
+    } else if (next.write) {
+      StartWrite(next.write.get());
     }
   }
 
-  void OnCancel() override {
-    {
-      std::lock_guard lock(mu_);
-      if (!finishing_) endedByPeer_ = true;
-    }
-    end(grpc::Status::CANCELLED);
-  }
+  void OnCancel() override { end(grpc::Status::CANCELLED, true); }
 
   void OnDone() override {
     bool byPeer;
     {
       std::lock_guard lock(mu_);
-      byPeer = endedByPeer_;
+      byPeer = schedule_.endedByPeer();
     }
     // May destroy this object; nothing may follow.
     hub_.remove(this, byPeer, generation_);
   }
 
  private:
-  std::shared_ptr<const List> takeNextLocked() {
-    if (writing_ || finishing_ || !pending_ || pending_ == sent_) return nullptr;
-    sent_ = pending_;
-    inFlight_ = pending_;
-    writing_ = true;
-    return inFlight_;
+  void end(grpc::Status status, bool byPeer) {
+    {
+      std::lock_guard lock(mu_);
+      if (!schedule_.end(std::move(status), byPeer)) return;
+      status = schedule_.status();
+    }
+    Finish(status);
   }
 
   StreamHub& hub_;
   uint64_t generation_ = 0;  // set once, before any callback can run
   std::mutex mu_;
-  std::shared_ptr<const List> pending_;   // the newest list offered
-  std::shared_ptr<const List> sent_;      // the last list written (or being written)
-  std::shared_ptr<const List> inFlight_;  // kept alive until its write is done
-  bool writing_ = false;
-  bool finishing_ = false;
-  bool endedByPeer_ = false;
-  grpc::Status status_;
+  StreamSchedule schedule_;
 };
 
 StreamHub::StreamHub(PeerGone onPeerGone) : onPeerGone_(std::move(onPeerGone)) {}
 
 void StreamHub::publish(std::shared_ptr<const List> list) {
   std::vector<std::shared_ptr<ListAndWatchStream>> streams;
+  uint64_t number;
   {
     std::lock_guard lock(mu_);
     latest_ = list;
+    number = ++published_;
     streams = streams_;
   }
-  for (auto& stream : streams) stream->offer(list);
+  for (auto& stream : streams) stream->offer(list, number);
 }
 
 void StreamHub::endAll() {
@@ -130,11 +127,21 @@ size_t StreamHub::openStreams() const {
   return streams_.size();
 }
 
-std::pair<std::shared_ptr<const List>, uint64_t> StreamHub::add(
-    std::shared_ptr<ListAndWatchStream> stream) {
-  std::lock_guard lock(mu_);
-  streams_.push_back(std::move(stream));
-  return {latest_, generation_};
+void StreamHub::add(const std::shared_ptr<ListAndWatchStream>& stream) {
+  std::shared_ptr<const List> latest;
+  uint64_t number;
+  {
+    std::lock_guard lock(mu_);
+    streams_.push_back(stream);
+    stream->setGeneration(generation_);
+    latest = latest_;
+    number = published_;
+  }
+  logger("service")->info("ListAndWatch opened; sending {} devices",
+                          latest ? latest->devices_size() : 0);
+  // A publish that raced with us may have offered a newer list already; the number
+  // makes this offer a no-op then.
+  if (latest) stream->offer(std::move(latest), number);
 }
 
 void StreamHub::setGeneration(uint64_t generation) {
@@ -172,13 +179,8 @@ grpc::ServerUnaryReactor* PluginService::GetDevicePluginOptions(
 grpc::ServerWriteReactor<List>* PluginService::ListAndWatch(grpc::CallbackServerContext*,
                                                             const v1beta1::Empty*) {
   auto stream = std::make_shared<ListAndWatchStream>(hub_);
-  ListAndWatchStream* raw = stream.get();
-  auto [latest, generation] = hub_.add(std::move(stream));
-  raw->setGeneration(generation);
-  logger("service")->info("ListAndWatch opened; sending {} devices",
-                          latest ? latest->devices_size() : 0);
-  if (latest) raw->offer(std::move(latest));
-  return raw;
+  hub_.add(stream);
+  return stream.get();
 }
 
 grpc::ServerUnaryReactor* PluginService::GetPreferredAllocation(

@@ -13,9 +13,47 @@ namespace mvf::core {
 
 class ListAndWatchStream;
 
+// What one ListAndWatch stream writes, and when: one write in flight at most (gRPC's rule),
+// only the newest list offered, never an older list after a newer one, one Finish and
+// nothing after it. Pure state under the stream's lock; the stream makes the gRPC calls.
+class StreamSchedule {
+ public:
+  using ListPtr = std::shared_ptr<const v1beta1::ListAndWatchResponse>;
+
+  // Offers the list of publish number `number`; returns it if it is to be written now.
+  ListPtr offer(ListPtr list, uint64_t number);
+
+  struct Next {
+    ListPtr write;        // write this now, or
+    bool finish = false;  // Finish(status()) now
+  };
+  // The write in flight is done; `ok` false means the client is gone.
+  Next writeDone(bool ok);
+
+  // Asks to end the stream with `status`; true if Finish(status()) is due now. Only the
+  // first call counts; with a write in flight, writeDone() says when to finish.
+  bool end(grpc::Status status, bool byPeer);
+
+  const grpc::Status& status() const { return status_; }
+  bool endedByPeer() const { return endedByPeer_; }
+
+ private:
+  ListPtr takeNext();
+
+  ListPtr pending_;  // the newest list offered
+  uint64_t pendingNumber_ = 0;
+  ListPtr sent_;  // the last list written, kept alive while its write is in flight
+  bool writing_ = false;
+  bool ending_ = false;
+  bool endedByPeer_ = false;
+  grpc::Status status_;
+};
+
 // The open ListAndWatch streams. publish() hands every stream the newest list; a stream
 // sends it as soon as its previous write is done, skipping lists that were superseded in
-// the meantime, so a slow reader never makes us queue.
+// the meantime, so a slow reader never makes us queue. Every list carries the number of
+// its publish, so a stream that opens while a list is being published can never end on
+// the older of the two.
 class StreamHub {
  public:
   // Called (on a gRPC thread) when a stream ends by the peer's doing — the kubelet went
@@ -40,14 +78,14 @@ class StreamHub {
  private:
   friend class ListAndWatchStream;
   friend class PluginService;
-  // Adds a stream; returns the newest list and the current generation.
-  std::pair<std::shared_ptr<const v1beta1::ListAndWatchResponse>, uint64_t> add(
-      std::shared_ptr<ListAndWatchStream> stream);
+  // Adds a stream, sets its generation and offers it the newest list.
+  void add(const std::shared_ptr<ListAndWatchStream>& stream);
   void remove(ListAndWatchStream* stream, bool endedByPeer, uint64_t generation);
 
   PeerGone onPeerGone_;
   mutable std::mutex mu_;
   std::shared_ptr<const v1beta1::ListAndWatchResponse> latest_;
+  uint64_t published_ = 0;  // lists published so far; numbers latest_
   std::vector<std::shared_ptr<ListAndWatchStream>> streams_;
   uint64_t generation_ = 0;
 };
