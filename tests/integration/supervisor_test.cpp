@@ -152,6 +152,29 @@ class SupervisorTest : public ::testing::Test {
     return times;
   }
 
+  // The kubelet stays away: no worker may be killed for it, and all register when it
+  // comes. The "minute" is scaled down with the timers: no ready event or a silence of
+  // 300 ms would get a worker killed, and the kubelet stays away five times that.
+  void expectNoWorkerKilledWhileTheKubeletIsAway() {
+    startSupervisor({"--ready-timeout", "300ms", "--heartbeat-timeout", "300ms"});
+    auto running = awaitStatus([](const v1::SupervisorStatus& s) {
+      int ready = 0;
+      for (const auto& w : s.workers()) ready += w.state() == v1::WorkerStatus::running;
+      return ready == 5;
+    });
+    ASSERT_TRUE(running);
+    std::this_thread::sleep_for(1500ms);  // the absence itself
+    auto later = status();
+    ASSERT_TRUE(later);
+    for (const auto& w : later->workers()) {
+      EXPECT_EQ(w.restarts(), 0u) << w.name();
+      EXPECT_EQ(w.state(), v1::WorkerStatus::running) << w.name();
+      EXPECT_FALSE(w.registered()) << w.name();
+    }
+    ASSERT_EQ(kubelet_.start(), "");
+    ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
+  }
+
   std::string log() const { return supervisor_ ? supervisor_->log() : ""; }
 
   FakeNode node_;
@@ -241,27 +264,14 @@ TEST_F(SupervisorTest, ACrashLoopBacksOffPerThePolicyWhileTheOthersStayRegistere
 }
 
 TEST_F(SupervisorTest, AnAbsentKubeletKillsNoWorkerAndAllRegisterWhenItComes) {
-  // The plugin dir exists (the DaemonSet mounts it); the kubelet does not answer. The
-  // "minute" is scaled down with the timers: no ready event or a silence of 300 ms would
-  // get a worker killed, and the kubelet stays away five times that.
-  fs::create_directories(node_.kubeletDir());
-  startSupervisor({"--ready-timeout", "300ms", "--heartbeat-timeout", "300ms"});
-  auto running = awaitStatus([](const v1::SupervisorStatus& s) {
-    int ready = 0;
-    for (const auto& w : s.workers()) ready += w.state() == v1::WorkerStatus::running;
-    return ready == 5;
-  });
-  ASSERT_TRUE(running);
-  std::this_thread::sleep_for(1500ms);  // the absence itself
-  auto later = status();
-  ASSERT_TRUE(later);
-  for (const auto& w : later->workers()) {
-    EXPECT_EQ(w.restarts(), 0u) << w.name();
-    EXPECT_EQ(w.state(), v1::WorkerStatus::running) << w.name();
-    EXPECT_FALSE(w.registered()) << w.name();
-  }
-  ASSERT_EQ(kubelet_.start(), "");
-  ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
+  fs::create_directories(node_.kubeletDir());  // the DaemonSet mounts it
+  expectNoWorkerKilledWhileTheKubeletIsAway();
+}
+
+// The plugin dir itself is missing until the kubelet makes it (a node still being set up).
+TEST_F(SupervisorTest, AMissingPluginDirKillsNoWorkerAndAllRegisterWhenItComes) {
+  ASSERT_FALSE(fs::exists(node_.kubeletDir()));
+  expectNoWorkerKilledWhileTheKubeletIsAway();
 }
 
 TEST_F(SupervisorTest, AWorkerThatStopsHeartbeatingIsKilledAndRestarted) {

@@ -230,11 +230,12 @@ TEST_F(UdmaWorkerTest, WaitsForAnAbsentKubeletAndRegistersWhenItComes) {
 TEST_F(UdmaWorkerTest, WaitsForAMissingPluginDir) {
   ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
   auto worker = startWorker();
-  // It says it waits, and it does: it is still running once it has said so.
+  // It says it waits, and it does: it is still running once it has said so. Waiting is
+  // all it can do, so it tells the supervisor it is ready (not to be killed for it).
   ASSERT_TRUE(worker->awaitLog("does not exist; waiting for it", kTimeout)) << worker->log();
+  ASSERT_TRUE(worker->awaitEvent("ready", kTimeout)) << worker->log();
   EXPECT_FALSE(worker->wait(0ms).has_value()) << "the worker must not exit for a missing dir";
   ASSERT_EQ(kubelet_.start(), "");  // creates the dir
-  ASSERT_TRUE(worker->awaitEvent("ready", kTimeout)) << worker->log();
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
 }
 

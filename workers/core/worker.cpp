@@ -350,14 +350,14 @@ class Worker {
         loop_.watchFd(socket_->fd(), [this] { socket_->acceptPending(); });
         log_->info("serving {} on {}", config_.resourceName, config_.socketPath);
         serveProblem_.clear();
-        if (!ready_) {
-          ready_ = true;
-          notifier_.send(Event::ready);
-        }
+        becomeReady();
         requestRegistration();
         return;
       case PluginSocket::Outcome::kNoDir:
+        // The kubelet makes its plugin dir: until then the kubelet is absent, which must
+        // not get us killed as never ready. Waiting is all there is to do.
         detail = "plugin dir " + config_.kubeletDir + " does not exist; waiting for it";
+        becomeReady();
         break;
       case PluginSocket::Outcome::kBusy:
         detail += "; not taking it over, retrying";
@@ -371,6 +371,12 @@ class Worker {
       serveTimer_ = 0;
       serve();
     });
+  }
+
+  void becomeReady() {
+    if (ready_) return;
+    ready_ = true;
+    notifier_.send(Event::ready);
   }
 
   void stopListening() {
