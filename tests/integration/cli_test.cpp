@@ -65,6 +65,19 @@ TEST(WorkerCli, ASocketPathTooLongForUnixSocketsExits78) {
   EXPECT_THAT(result.output, HasSubstr("a unix socket path must be at most 107"));
 }
 
+TEST(WorkerCli, AHostRootThatIsNoDirectoryExits78SayingSo) {
+  FakeNode node;
+  std::string file = node.dir() + "/not-a-dir";
+  std::ofstream(file) << "x";
+  for (const auto& [root, why] : std::vector<std::pair<std::string, std::string>>{
+           {node.dir() + "/missing", "No such file or directory"}, {file, "not a directory"}}) {
+    auto result = worker(
+        {"--host-root", root, "--kubelet-dir", node.kubeletDir(), "--run-dir", node.runDir()});
+    EXPECT_EQ(result.exitCode, 78) << root;
+    EXPECT_THAT(result.output, HasSubstr("--host-root " + root + ": " + why)) << root;
+  }
+}
+
 class MvfctlTest : public ::testing::Test {
  protected:
   void SetUp() override {

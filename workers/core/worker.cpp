@@ -609,6 +609,16 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
     logger("worker")->error("signalfd: {}", std::strerror(errno));
     return kExitFailure;
   }
+  // Checked here, not by --check-config: the host root is a mount on the node that runs
+  // us, so a config file is valid without it. Without it every device reads as missing.
+  struct stat root {};
+  const char* rootProblem = ::stat(workerConfig.hostRoot.c_str(), &root) != 0 ? std::strerror(errno)
+                            : !S_ISDIR(root.st_mode)                          ? "not a directory"
+                                                                              : nullptr;
+  if (rootProblem) {
+    logger("worker")->error("--host-root {}: {}", workerConfig.hostRoot, rootProblem);
+    return kExitConfig;
+  }
   HostFs host(workerConfig.hostRoot);
   auto resource = spec.create(options.settings, host);
   Worker worker(std::move(workerConfig), std::move(resource), std::move(signals));
