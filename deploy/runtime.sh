@@ -4,6 +4,8 @@
 #   runtime.sh packages                 install the runtime packages into this system
 #                                       (the Dockerfile's runtime stage, Debian 12 slim)
 #   runtime.sh binaries SRC DEST        copy the binaries from SRC into DEST/usr/local/bin
+#                                       and our shared libraries from SRC/../lib into
+#                                       DEST/usr/local/lib (the binaries' RUNPATH)
 #   runtime.sh rootfs DIR SRC           a Debian 12 minbase rootfs in DIR with the same
 #                                       packages and binaries (debootstrap; the mirror is
 #                                       the one this machine's apt uses)
@@ -11,6 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 binaries=(mvf-supervisor mvf-worker-x11 mvf-worker-udma mvf-worker-vfio mvf-worker-igpu
           mvf-worker-usb mvfctl)
+libraries=(libmvf_core.so libmvf_proto.so)
 
 packages() { grep -v '^#' "$here/runtime-packages.txt" | grep -v '^$'; }
 
@@ -36,10 +39,15 @@ case "${1:-}" in
     ;;
   binaries)
     src=$2 dest=$3
-    mkdir -p "$dest/usr/local/bin"
+    mkdir -p "$dest/usr/local/bin" "$dest/usr/local/lib"
     for binary in "${binaries[@]}"; do
       install -m 0755 "$src/$binary" "$dest/usr/local/bin/$binary"
     done
+    for library in "${libraries[@]}"; do
+      install -m 0644 "$src/../lib/$library" "$dest/usr/local/lib/$library"
+    done
+    # Found through ld.so.cache too, not only the RUNPATH: $ORIGIN needs /proc mounted.
+    ldconfig -r "$dest"
     ;;
   rootfs)
     dir=$2 src=$3
