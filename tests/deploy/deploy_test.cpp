@@ -108,8 +108,11 @@ std::string configBlock(const std::vector<std::string>& document) {
 std::string renderDefaultConfig() {
   auto values = valuePaths();
   std::string text = read(kChart / "templates/configmap.yaml");
-  // {{- with .Values.path }} ... {{- end }}: dropped when the value is empty.
-  std::regex with(R"(\n *\{\{- with \.Values\.([A-Za-z0-9_.]+) \}\}([\s\S]*?)\n *\{\{- end \}\})");
+  // {{- with .Values.path [| toString] }} ... {{- end }}: dropped when the value is empty.
+  std::regex with(
+      R"(\n *\{\{- with \.Values\.([A-Za-z0-9_.]+)(?: \| toString)? \}\}([\s\S]*?)\n *\{\{- end \}\})");
+  // Template comments render as nothing.
+  text = std::regex_replace(text, std::regex(R"(\n *\{\{- /\*[^*]*\*/\}\})"), "");
   std::smatch match;
   while (std::regex_search(text, match, with)) {
     EXPECT_TRUE(values[match[1].str()].empty() || values[match[1].str()] == "[]")
