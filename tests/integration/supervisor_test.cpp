@@ -153,10 +153,11 @@ class SupervisorTest : public ::testing::Test {
   }
 
   // The kubelet stays away: no worker may be killed for it, and all register when it
-  // comes. The "minute" is scaled down with the timers: no ready event or a silence of
-  // 300 ms would get a worker killed, and the kubelet stays away five times that.
+  // comes. Every worker must report ready without the kubelet (the ready timeout leaves
+  // room for a slow machine to start five processes), and then a silence of 500 ms
+  // would get it killed while the kubelet stays away three times that.
   void expectNoWorkerKilledWhileTheKubeletIsAway() {
-    startSupervisor({"--ready-timeout", "300ms", "--heartbeat-timeout", "300ms"});
+    startSupervisor({"--ready-timeout", "5s", "--heartbeat-timeout", "500ms"});
     auto running = awaitStatus([](const v1::SupervisorStatus& s) {
       int ready = 0;
       for (const auto& w : s.workers()) ready += w.state() == v1::WorkerStatus::running;
