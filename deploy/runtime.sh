@@ -47,7 +47,7 @@ case "${1:-}" in
       install -m 0644 "$src/../lib/$library" "$dest/usr/local/lib/$library"
     done
     # Found through ld.so.cache too, not only the RUNPATH: $ORIGIN needs /proc mounted.
-    ldconfig -r "$dest"
+    /sbin/ldconfig -r "$dest"
     ;;
   rootfs)
     dir=$2 src=$3
