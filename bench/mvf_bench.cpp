@@ -131,6 +131,101 @@ void scanFigures(int rounds) {
   report("scan of 256 IOMMU groups", timeScans(vfio, rounds, 256), "well under 50 ms");
 }
 
+std::vector<std::string> workerArgs(const FakeNode& node) {
+  return {"--kubelet-dir", node.kubeletDir(), "--host-root", node.root(),
+          "--run-dir",     node.runDir(),     "--log-level", "warn"};
+}
+
+// Context switches of a process's main thread (the worker's event loop), voluntary and not.
+long mainThreadSwitches(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
+  long total = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (line.find("ctxt_switches:") == std::string::npos) continue;
+    total += std::stol(line.substr(line.find(':') + 1));
+  }
+  return total;
+}
+
+// Waits until `resource` lists `healthy` healthy devices over a live stream.
+bool awaitHealthy(KubeletStandIn& kubelet, const std::string& resource, int64_t healthy) {
+  return kubelet.waitFor(
+      [&](const Node& node) {
+        auto it = node.find(resource);
+        return it != node.end() && !it->second.stopped && it->second.healthy() == healthy;
+      },
+      kTimeout);
+}
+
+// Deaths no filesystem event reports, with default options: an X server that crashes
+// (its socket file stays) and a member of a two-member IOMMU group taken by a host
+// driver (only sysfs changes). Then what the health check itself costs while idle.
+int healthFigures(int rounds) {
+  FakeNode x11Node;
+  KubeletStandIn x11Kubelet(x11Node.kubeletDir());
+  x11Kubelet.start();
+  auto display = x11Node.unixSocket("/tmp/.X11-unix/X0");
+  WorkerProcess x11(MVF_WORKER_X11, workerArgs(x11Node), x11Node.dir() + "/x11.log", false);
+  Stats xDies;
+  for (int i = 0; i < std::min(rounds, 20); ++i) {
+    if (!awaitHealthy(x11Kubelet, "intel.com/x11", 1000)) {
+      std::cerr << "x11 never healthy:\n" << x11.log();
+      return 1;
+    }
+    auto began = Clock::now();
+    display.reset();  // dies; the socket file stays
+    if (!awaitHealthy(x11Kubelet, "intel.com/x11", 0)) {
+      std::cerr << "the dead X server was never noticed:\n" << x11.log();
+      return 1;
+    }
+    xDies.samples.push_back(ms(Clock::now() - began));
+    x11Node.remove("/tmp/.X11-unix/X0");
+    display = x11Node.unixSocket("/tmp/.X11-unix/X0");  // a new server starts
+  }
+  report("X server dies (socket stays) -> Unhealthy", xDies, "p99 <= 1 s");
+
+  FakeNode vfioNode;
+  vfioNode.charDevice("/dev/vfio/vfio", 10, 196);
+  mvf::testing::addPciFunction(vfioNode, {.address = "0000:02:00.0", .driver = "vfio-pci"});
+  mvf::testing::addPciFunction(vfioNode, {.address = "0000:02:00.1"});
+  mvf::testing::addIommuGroup(vfioNode, 13, {"0000:02:00.0", "0000:02:00.1"});
+  const std::string driver = "/sys/devices/pci0000:00/0000:02:00.1/driver";
+  KubeletStandIn vfioKubelet(vfioNode.kubeletDir());
+  vfioKubelet.start();
+  WorkerProcess vfio(MVF_WORKER_VFIO, workerArgs(vfioNode), vfioNode.dir() + "/vfio.log", false);
+  Stats rebound;
+  for (int i = 0; i < std::min(rounds, 20); ++i) {
+    if (!awaitHealthy(vfioKubelet, "intel.com/vfio", 1000)) {
+      std::cerr << "vfio never healthy:\n" << vfio.log();
+      return 1;
+    }
+    auto began = Clock::now();
+    vfioNode.symlink(driver, "../../../bus/pci/drivers/e1000e");
+    if (!awaitHealthy(vfioKubelet, "intel.com/vfio", 0)) {
+      std::cerr << "the re-bound member was never noticed:\n" << vfio.log();
+      return 1;
+    }
+    rebound.samples.push_back(ms(Clock::now() - began));
+    vfioNode.remove(driver);
+  }
+  report("vfio member re-bound to a host driver -> Unhealthy", rebound, "p99 <= 1 s");
+
+  // The main thread's wakeups while nothing changes: with a polled group, and without.
+  if (!awaitHealthy(vfioKubelet, "intel.com/vfio", 1000)) return 1;
+  auto idleFor = 5s;
+  long vfioBefore = mainThreadSwitches(vfio.pid());
+  long x11Before = mainThreadSwitches(x11.pid());
+  std::this_thread::sleep_for(idleFor);
+  double seconds = std::chrono::duration<double>(idleFor).count();
+  double vfioRate = static_cast<double>(mainThreadSwitches(vfio.pid()) - vfioBefore) / seconds;
+  double x11Rate = static_cast<double>(mainThreadSwitches(x11.pid()) - x11Before) / seconds;
+  std::printf(
+      "%-46s %.1f/s with a polled IOMMU group (--health-interval 500ms: 2/s), "
+      "%.1f/s with a held X connection (0/s)\n",
+      "health check: worker main thread wakeups", vfioRate, x11Rate);
+  return 0;
+}
+
 const std::vector<std::string> kResources = {"intel.com/x11", "intel.com/udma", "intel.com/vfio",
                                              "intel.com/igpu", "intel.com/usb"};
 
@@ -267,11 +362,6 @@ int supervisorFigures(int rounds) {
   return 0;
 }
 
-std::vector<std::string> workerArgs(const FakeNode& node) {
-  return {"--kubelet-dir", node.kubeletDir(), "--host-root", node.root(),
-          "--run-dir",     node.runDir(),     "--log-level", "warn"};
-}
-
 int run(int argc, char** argv) {
   int rounds = 50;
   if (argc == 3 && std::string(argv[1]) == "--rounds") rounds = std::max(1, std::atoi(argv[2]));
@@ -398,6 +488,7 @@ int run(int argc, char** argv) {
               "idle", cpu, kubelet.resource(kResource)->updates - updates);
   std::printf("%-46s %ld kB PSS after %d kubelet restarts\n", "memory, one worker",
               pssKb(worker.pid()), rounds);
+  if (int failed = healthFigures(rounds)) return failed;
   return supervisorFigures(rounds);
 }
 

@@ -168,6 +168,38 @@ TEST_F(X11WorkerTest, ASocketThatStartsListeningLaterBecomesHealthy) {
   ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
 }
 
+TEST_F(X11WorkerTest, AnXServerThatDiesLeavingItsSocketIsUnhealthyAtOnce) {
+  auto x0 = node_.unixSocket("/tmp/.X11-unix/X0");
+  // No resync during the test: only the connection the worker holds can tell.
+  start(MVF_WORKER_X11, {"--resync-interval", "1h"});
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
+  x0.reset();  // the X server crashes; its socket file stays, and no event comes
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
+  grpc::Status status;
+  allocate("intel.com/x11", {{"x11-0"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("/tmp/.X11-unix/X0 refuses connections"));
+}
+
+TEST_F(X11WorkerTest, AllocateRechecksEachDisplayAtThatMomentAndPublishesWhatItFound) {
+  auto x0 = node_.unixSocket("/tmp/.X11-unix/X0");
+  auto x1 = node_.unixSocket("/tmp/.X11-unix/X1");
+  // No resync and no health check: only Allocate's own re-check can tell.
+  start(MVF_WORKER_X11, {"--resync-interval", "1h", "--health-interval", "0"});
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
+  x0.reset();
+  auto containers = allocate("intel.com/x11", {{"x11-0"}});
+  ASSERT_EQ(containers.size(), 1u);
+  EXPECT_THAT(containers[0].envs, ElementsAre(Pair("DISPLAY", ":1"))) << "never the dead :0";
+  x1.reset();
+  grpc::Status status;
+  allocate("intel.com/x11", {{"x11-0"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("X1: /tmp/.X11-unix/X1 refuses connections"));
+  // What the re-check found reaches the kubelet without waiting for a resync.
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
+}
+
 TEST_F(X11WorkerTest, DisplayPinsTheDisplayAndXauthorityIsMounted) {
   auto x0 = node_.unixSocket("/tmp/.X11-unix/X0");
   auto x1 = node_.unixSocket("/tmp/.X11-unix/X1");
@@ -241,6 +273,52 @@ TEST_F(VfioWorkerTest, ANewGroupNodeAppearsAndAVanishedOneStaysListedUnhealthy) 
   grpc::Status status;
   allocate("intel.com/vfio", {{"11"}}, &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// A group of two: one member on vfio-pci, the other on no driver (viable). A host driver
+// taking the second member changes nothing under /dev: only sysfs shows it.
+class VfioReboundMemberTest : public VfioWorkerTest {
+ protected:
+  void SetUp() override {
+    VfioWorkerTest::SetUp();
+    if (IsSkipped()) return;
+    ASSERT_EQ(addPciFunction(node_, {.address = "0000:02:00.0", .driver = "vfio-pci"}), "");
+    ASSERT_EQ(addPciFunction(node_, {.address = "0000:02:00.1"}), "");
+    ASSERT_EQ(addIommuGroup(node_, 13, {"0000:02:00.0", "0000:02:00.1"}), "");
+  }
+
+  std::string bind(const std::string& driver) {
+    std::string link = "/sys/devices/pci0000:00/0000:02:00.1/driver";
+    node_.remove(link);
+    return driver.empty() ? "" : node_.symlink(link, "../../../bus/pci/drivers/" + driver);
+  }
+};
+
+TEST_F(VfioReboundMemberTest, TheHealthCheckSeesTheGroupGoAndComeBack) {
+  start(MVF_WORKER_VFIO,
+        {"--mode", "exclusive", "--resync-interval", "1h", "--health-interval", "20ms"});
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "13"}));
+  ASSERT_EQ(bind("e1000e"), "");
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11"}, {"13"}));
+  grpc::Status status;
+  allocate("intel.com/vfio", {{"13"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("0000:02:00.1 is bound to e1000e"));
+  ASSERT_EQ(bind(""), "");
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "13"}));
+}
+
+TEST_F(VfioReboundMemberTest, AllocateRefusesTheGroupAtThatMomentAndPublishesIt) {
+  // No resync and no health check: only Allocate's own re-check can tell.
+  start(MVF_WORKER_VFIO,
+        {"--mode", "exclusive", "--resync-interval", "1h", "--health-interval", "0"});
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "13"}));
+  ASSERT_EQ(bind("e1000e"), "");
+  grpc::Status status;
+  allocate("intel.com/vfio", {{"7", "13"}}, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("device 13"));
+  ASSERT_TRUE(lists("intel.com/vfio", {"7", "11"}, {"13"}));
 }
 
 // ---- intel.com/igpu ----

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace mvf::core {
 namespace {
 
@@ -11,11 +13,21 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-// Inventory only asks its resource to compose grants; scanning is the test's job here.
-class ComposeOnly final : public Resource {
+// Inventory asks its resource to compose grants and to re-check units; scanning is the
+// test's job here, and so is what a re-check finds now.
+class FakeResource final : public Resource {
  public:
+  FakeResource() : Resource(HostFs("/")) {}
   Scan scan() override { return {}; }
   std::vector<std::string> watchDirs() const override { return {}; }
+  std::string recheck(const Unit& unit) const override {
+    ++rechecks[unit.id];
+    auto it = problemNow.find(unit.id);
+    return it == problemNow.end() ? "" : it->second;
+  }
+
+  std::map<std::string, std::string> problemNow;  // unit ID → why it fails a re-check now
+  mutable std::map<std::string, int> rechecks;    // unit ID → re-checks so far
 };
 
 Unit unit(const std::string& id, const std::string& node, const std::string& problem = "",
@@ -48,7 +60,7 @@ std::vector<std::string> nodes(const v1beta1::ContainerAllocateResponse& respons
 
 class InventoryTest : public ::testing::Test {
  protected:
-  ComposeOnly resource_;
+  FakeResource resource_;
 };
 
 TEST_F(InventoryTest, SharedModeListsCountIdsAllHealthyWhileAnyUnitIsUsable) {
@@ -198,6 +210,67 @@ TEST_F(InventoryTest, ExclusiveAllocateOfAnUnusableOrVanishedUnitIsFailedPrecond
   EXPECT_THAT(status.error_message(), HasSubstr("no longer present"));
 }
 
+// Allocate re-checks what it hands out at that moment: the last scan may be stale (an X
+// server that died leaves its socket file, and no event).
+class RecheckTest : public InventoryTest {
+ protected:
+  Inventory inventory(Mode mode) {
+    return Inventory(resource_, "intel.com/x11", mode, 10,
+                     [this](const std::string& why) { stale_.push_back(why); });
+  }
+  std::vector<std::string> stale_;
+};
+
+TEST_F(RecheckTest, SharedModeHandsOutOnlyTheUnitsThatPassAndReportsTheOthers) {
+  auto shared = inventory(Mode::kShared);
+  shared.update({.units = {unit("a", "/dev/a"), unit("b", "/dev/b"), unit("c", "/dev/c", "gone")}});
+  resource_.problemNow["a"] = "/dev/a vanished";
+  v1beta1::AllocateResponse response;
+  ASSERT_TRUE(shared.allocate(request({{"x11-0"}, {"x11-1"}}), &response).ok());
+  EXPECT_THAT(nodes(response.container_responses(0)), ElementsAre("/dev/b"));
+  EXPECT_THAT(nodes(response.container_responses(1)), ElementsAre("/dev/b"));
+  EXPECT_THAT(stale_, ElementsAre("a: /dev/a vanished"));
+  // Once per call, however many container requests; never a unit the scan found unusable.
+  EXPECT_EQ(resource_.rechecks["a"], 1);
+  EXPECT_EQ(resource_.rechecks["b"], 1);
+  EXPECT_EQ(resource_.rechecks.count("c"), 0u);
+}
+
+TEST_F(RecheckTest, SharedModeWithEveryUnitFailingIsFailedPreconditionSayingWhy) {
+  auto shared = inventory(Mode::kShared);
+  shared.update({.units = {unit("X0", "/dev/a")}});
+  resource_.problemNow["X0"] = "/tmp/.X11-unix/X0 refuses connections";
+  v1beta1::AllocateResponse response;
+  grpc::Status status = shared.allocate(request({{"x11-0"}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("X0: /tmp/.X11-unix/X0 refuses connections"));
+  EXPECT_THAT(stale_, ElementsAre("X0: /tmp/.X11-unix/X0 refuses connections"));
+}
+
+TEST_F(RecheckTest, ExclusiveModeRefusesARequestedIdThatFailsNeverHandingOutFewer) {
+  auto exclusive = inventory(Mode::kExclusive);
+  exclusive.update({.units = {unit("7", "/dev/vfio/7"), unit("8", "/dev/vfio/8")}});
+  resource_.problemNow["8"] = "member 0000:01:00.1 is bound to e1000e";
+  v1beta1::AllocateResponse response;
+  grpc::Status status = exclusive.allocate(request({{"7", "8"}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("device 8"));
+  EXPECT_THAT(status.error_message(), HasSubstr("bound to e1000e"));
+  EXPECT_THAT(stale_, ElementsAre("8: member 0000:01:00.1 is bound to e1000e"));
+  response.Clear();
+  ASSERT_TRUE(exclusive.allocate(request({{"7"}}), &response).ok());
+  EXPECT_THAT(nodes(response.container_responses(0)), ElementsAre("/dev/vfio/7"));
+}
+
+TEST_F(RecheckTest, NothingStaleIsReportedWhenEveryUnitPasses) {
+  auto exclusive = inventory(Mode::kExclusive);
+  exclusive.update({.units = {unit("7", "/dev/vfio/7")}});
+  v1beta1::AllocateResponse response;
+  ASSERT_TRUE(exclusive.allocate(request({{"7"}, {"7"}}), &response).ok());
+  EXPECT_TRUE(stale_.empty());
+  EXPECT_EQ(resource_.rechecks["7"], 1);
+}
+
 // GetPreferredAllocation, offered in exclusive mode: must-include first, then the same
 // NUMA node, then the rest.
 class PreferredAllocationTest : public InventoryTest {
@@ -255,7 +328,7 @@ TEST_F(PreferredAllocationTest, NeverOffersMoreThanAskedOrOutsideTheAvailableSet
 }
 
 TEST(Compose, JoinsEnvValuesAndDropsDuplicateNodesAndMounts) {
-  ComposeOnly resource;
+  FakeResource resource;
   Unit a{.id = "a"};
   a.grant = {.nodes = {{"/dev/vfio/vfio"}, {"/dev/vfio/7"}},
              .mounts = {{"/tmp/.X11-unix", "/tmp/.X11-unix", true}},

@@ -111,6 +111,10 @@ bool EventLoop::run() {
     }
     if (!stopping_) runDueTimers();
   }
+  // Stopped: run() may be called again.
+  stopping_ = false;
+  std::lock_guard lock(postedMu_);
+  stopRequested_ = false;
   return true;
 }
 

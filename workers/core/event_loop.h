@@ -30,7 +30,7 @@ class EventLoop {
   // Thread-safe: runs `task` on the loop thread soon.
   void post(std::function<void()> task);
 
-  // Runs until stop(); returns false if poll() itself failed.
+  // Runs until stop() (and may then run again); returns false if poll() itself failed.
   bool run();
   void stop();  // thread-safe
 

@@ -177,13 +177,26 @@ std::vector<std::string> HostFs::list(std::string_view hostPath) const {
   return dir->list();
 }
 
-int HostFs::probeSocket(std::string_view hostPath) const {
+UniqueFd HostFs::connectSocket(std::string_view hostPath, int* error) const {
   size_t slash = hostPath.rfind('/');
-  if (slash == std::string_view::npos) return EINVAL;
+  if (slash == std::string_view::npos) {
+    *error = EINVAL;
+    return UniqueFd();
+  }
   auto dir = openDir(hostPath.substr(0, slash == 0 ? 1 : slash));
-  if (!dir) return errno;
-  return probeUnixSocket("/proc/self/fd/" + std::to_string(dir->fd()) + "/" +
-                         std::string(hostPath.substr(slash + 1)));
+  if (!dir) {
+    *error = errno;
+    return UniqueFd();
+  }
+  return connectUnix(
+      "/proc/self/fd/" + std::to_string(dir->fd()) + "/" + std::string(hostPath.substr(slash + 1)),
+      error);
+}
+
+int HostFs::probeSocket(std::string_view hostPath) const {
+  int error = 0;
+  connectSocket(hostPath, &error);
+  return error == EAGAIN ? 0 : error;
 }
 
 std::optional<std::string> HostDir::read(const std::string& name) const {

@@ -95,10 +95,14 @@ class HostFs {
   // The names in a directory, sorted; empty when it is missing or unreadable.
   std::vector<std::string> list(std::string_view hostPath) const;
 
-  // connect()s to a unix socket of the host without blocking: 0 when something accepts,
-  // else the errno (ECONNREFUSED: a stale socket nobody listens on). The path goes
-  // through /proc/self/fd of its open directory, so a deep host root never makes it
-  // too long for sun_path.
+  // connect()s to a unix socket of the host without blocking, as connectUnix() does, and
+  // returns the connection (or an invalid fd and *error). The path goes through
+  // /proc/self/fd of its open directory, so a deep host root never makes it too long
+  // for sun_path.
+  UniqueFd connectSocket(std::string_view hostPath, int* error) const;
+
+  // Whether something listens on a unix socket of the host: 0 when it does (a full
+  // backlog included), else the errno (ECONNREFUSED: a stale socket nobody listens on).
   int probeSocket(std::string_view hostPath) const;
 
  private:

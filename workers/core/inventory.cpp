@@ -34,35 +34,6 @@ void setDevice(v1beta1::Device* device, const std::string& id, bool healthy,
 
 }  // namespace
 
-Grant Resource::compose(const std::vector<const Unit*>& units) const {
-  Grant out;
-  std::map<std::string, std::vector<std::string>> envValues;
-  std::vector<std::string> envOrder;
-  for (const Unit* unit : units) {
-    for (const auto& node : unit->grant.nodes) {
-      if (std::find(out.nodes.begin(), out.nodes.end(), node) == out.nodes.end()) {
-        out.nodes.push_back(node);
-      }
-    }
-    for (const auto& mount : unit->grant.mounts) {
-      if (std::find(out.mounts.begin(), out.mounts.end(), mount) == out.mounts.end()) {
-        out.mounts.push_back(mount);
-      }
-    }
-    for (const auto& [key, value] : unit->grant.envs) {
-      auto& values = envValues[key];
-      if (values.empty()) envOrder.push_back(key);
-      if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
-    }
-  }
-  for (const auto& key : envOrder) {
-    std::string joined;
-    for (const auto& value : envValues[key]) joined += (joined.empty() ? "" : ",") + value;
-    out.envs.emplace_back(key, joined);
-  }
-  return out;
-}
-
 bool ListChange::empty() const {
   return added.empty() && removed.empty() && nowHealthy.empty() && nowUnhealthy.empty() &&
          topologyChanged.empty();
@@ -110,8 +81,13 @@ ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
   return change;
 }
 
-Inventory::Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount)
-    : resource_(resource), name_(std::move(name)), mode_(mode), sharedCount_(sharedCount) {
+Inventory::Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount,
+                     OnStale onStale)
+    : resource_(resource),
+      name_(std::move(name)),
+      mode_(mode),
+      sharedCount_(sharedCount),
+      onStale_(std::move(onStale)) {
   auto empty = std::make_shared<State>();
   empty->list = std::make_shared<v1beta1::ListAndWatchResponse>();
   state_ = std::move(empty);
@@ -193,11 +169,30 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
                                  v1beta1::AllocateResponse* response) const {
   auto current = state();
   const Scan& scan = current->scan;
+  // Each unit is re-checked once per call, however many container requests name it.
+  std::map<std::string, std::string> problemNow;  // unit ID → "" or why not usable now
+  std::string stale;
+  auto recheck = [&](const Unit& unit) -> const std::string& {
+    auto [it, fresh] = problemNow.try_emplace(unit.id);
+    if (fresh) {
+      it->second = resource_.recheck(unit);
+      if (!it->second.empty()) stale += (stale.empty() ? "" : "; ") + unit.id + ": " + it->second;
+    }
+    return it->second;
+  };
+  grpc::Status status = allocate(request, scan, *current, recheck, response);
+  if (!stale.empty() && onStale_) onStale_(stale);
+  return status;
+}
+
+grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const Scan& scan,
+                                 const State& current, const Recheck& recheck,
+                                 v1beta1::AllocateResponse* response) const {
   for (int i = 0; i < request.container_requests_size(); ++i) {
     const auto& ids = request.container_requests(i).devices_ids();
     std::string where = " (container request " + std::to_string(i) + ")";
     for (const auto& id : ids) {
-      if (!current->everListed.contains(id)) {
+      if (!current.everListed.contains(id)) {
         return {grpc::StatusCode::INVALID_ARGUMENT,
                 "unknown device ID \"" + id + "\"" + where + ": " + name_ + " never advertised it"};
       }
@@ -206,12 +201,20 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
     if (ids.empty()) {
       // Nothing asked for, nothing given.
     } else if (mode_ == Mode::kShared) {
+      std::string failed;
       for (const auto& unit : scan.units) {
-        if (unit.usable()) units.push_back(&unit);
+        if (!unit.usable()) continue;
+        const std::string& problem = recheck(unit);
+        if (problem.empty()) {
+          units.push_back(&unit);
+        } else {
+          failed += (failed.empty() ? "" : "; ") + unit.id + ": " + problem;
+        }
       }
       if (units.empty()) {
         return {grpc::StatusCode::FAILED_PRECONDITION,
-                "no usable device for " + name_ + where + ": " + whyNothingUsable(scan)};
+                "no usable device for " + name_ + where + ": " +
+                    (failed.empty() ? whyNothingUsable(scan) : failed)};
       }
     } else {
       std::set<std::string> taken;
@@ -223,9 +226,10 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
           return {grpc::StatusCode::FAILED_PRECONDITION,
                   "device " + id + where + " is no longer present"};
         }
-        if (!it->usable()) {
+        const std::string& problem = it->usable() ? recheck(*it) : it->problem;
+        if (!problem.empty()) {
           return {grpc::StatusCode::FAILED_PRECONDITION,
-                  "device " + id + where + " is not usable: " + it->problem};
+                  "device " + id + where + " is not usable: " + problem};
         }
         units.push_back(&*it);
       }

@@ -3,6 +3,7 @@
 #include <grpcpp/support/status.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -39,7 +40,13 @@ ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
 // kubelet never sees an ID it has checkpointed disappear under a running pod.
 class Inventory {
  public:
-  Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount);
+  // Told, on the gRPC thread of an Allocate, that units the last scan found usable failed
+  // their re-check ("X0: /tmp/.X11-unix/X0 refuses connections"): the advertised list is
+  // stale until the next scan.
+  using OnStale = std::function<void(const std::string& why)>;
+
+  Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount,
+            OnStale onStale = nullptr);
 
   // Takes a new scan; returns how the advertised list changed (empty if it did not).
   ListChange update(Scan scan);
@@ -56,8 +63,12 @@ class Inventory {
   std::string whyNothingUsable() const;
 
   // One response per container request, in order. An ID never advertised is
-  // INVALID_ARGUMENT; an ID whose device is not usable now is FAILED_PRECONDITION. Either
-  // fails the whole request: a VM must not start with half its devices.
+  // INVALID_ARGUMENT. Every unit about to be handed out is re-checked at this moment
+  // (Resource::recheck), once per call, and one that fails is never handed out:
+  // exclusive mode refuses a requested ID whose device is not usable now with
+  // FAILED_PRECONDITION naming it; shared mode hands out the units that pass, and
+  // FAILED_PRECONDITION only if none does. Either refusal fails the whole request: a VM
+  // must not start with half its devices. Failed re-checks go to OnStale.
   grpc::Status allocate(const v1beta1::AllocateRequest& request,
                         v1beta1::AllocateResponse* response) const;
 
@@ -77,6 +88,10 @@ class Inventory {
     std::set<std::string> everListed;
   };
 
+  using Recheck = std::function<const std::string&(const Unit&)>;
+  grpc::Status allocate(const v1beta1::AllocateRequest& request, const Scan& scan,
+                        const State& current, const Recheck& recheck,
+                        v1beta1::AllocateResponse* response) const;
   std::shared_ptr<const State> state() const;
   v1beta1::ListAndWatchResponse advertise(const Scan& scan,
                                           const v1beta1::ListAndWatchResponse& before) const;
@@ -86,6 +101,7 @@ class Inventory {
   const std::string name_;
   const Mode mode_;
   const uint32_t sharedCount_;
+  const OnStale onStale_;
 
   mutable std::mutex mu_;
   std::shared_ptr<const State> state_;

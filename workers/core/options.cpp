@@ -127,6 +127,7 @@ ValueCheck absolutePath() {
 }
 
 std::optional<Duration> parseDuration(std::string_view text) {
+  if (text == "0") return Duration(0);  // zero needs no unit
   size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
     ++digits;

@@ -40,7 +40,7 @@ ValueCheck oneOf(std::vector<std::string> choices);
 ValueCheck durationIn(Duration min, Duration max);
 ValueCheck absolutePath();
 
-// "500ms", "30s", "2m", "1h" → milliseconds; nullopt for anything else.
+// "500ms", "30s", "2m", "1h", "0" → milliseconds; nullopt for anything else.
 std::optional<Duration> parseDuration(std::string_view text);
 
 // The effective value of every option after precedence, with where each one came from.

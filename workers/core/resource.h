@@ -51,6 +51,14 @@ struct Unit {
   std::string problem;  // why it is not usable now; empty when usable
   std::optional<int64_t> numaNode;
   Grant grant;
+  // How the worker learns between scans that this unit's usability changed. By default
+  // an inotify event on a watched dir tells (a device node appears or vanishes).
+  // healthPolled: usability rests on something no filesystem event reports (a sysfs
+  // driver link), so the health check re-checks the unit every --health-interval.
+  bool healthPolled = false;
+  // A unix socket (host path) whose listener makes the unit usable, an X server's: while
+  // the unit is usable the worker holds a connection to it, and its hang-up is the event.
+  std::string heldSocket;
   bool usable() const { return problem.empty(); }
 };
 
@@ -66,10 +74,11 @@ struct Scan {
 
 // One device class. The core does everything generic (serving, registration, diffing,
 // Allocate); a resource only says what is there. scan() runs on the worker's main loop;
-// compose() may run on any gRPC thread at the same time, so it must not touch state
-// that scan() changes.
+// compose() and recheck() may run on any gRPC thread at the same time, so they must not
+// touch state that scan() changes.
 class Resource {
  public:
+  explicit Resource(HostFs host) : host_(std::move(host)) {}
   virtual ~Resource() = default;
 
   // Reads the host (through the HostFs it was made with) and reports every unit.
@@ -82,6 +91,18 @@ class Resource {
   // Hook: what a container gets for these usable units. The default is the union of
   // their grants, with the values of an env var that several units set joined by ','.
   virtual Grant compose(const std::vector<const Unit*>& units) const;
+
+  // Hook: whether a unit the last scan found is usable at this moment, by cheap checks
+  // only (lstat, readlink, a non-blocking connect): "" when it is, else why not, in the
+  // words of Unit::problem. Allocate calls it for every unit it is about to hand out, and
+  // the health check for healthPolled units. The default: every device node of the
+  // grant is a character device.
+  virtual std::string recheck(const Unit& unit) const;
+
+  const HostFs& host() const { return host_; }
+
+ protected:
+  const HostFs host_;
 };
 
 // How a worker binary describes its resource to runWorker().

@@ -19,14 +19,25 @@ bool fill(sockaddr_un* addr, const std::string& path) {
 
 }  // namespace
 
-int probeUnixSocket(const std::string& path) {
+UniqueFd connectUnix(const std::string& path, int* error) {
   sockaddr_un addr;
-  if (!fill(&addr, path)) return ENAMETOOLONG;
+  if (!fill(&addr, path)) {
+    *error = ENAMETOOLONG;
+    return UniqueFd();
+  }
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return errno;
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) return 0;
-  // EAGAIN: the listener's backlog is full, but it is alive.
-  return errno == EAGAIN ? 0 : errno;
+  if (fd && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
+    *error = 0;
+    return fd;
+  }
+  *error = errno;
+  return UniqueFd();
+}
+
+int probeUnixSocket(const std::string& path) {
+  int error = 0;
+  connectUnix(path, &error);
+  return error == EAGAIN ? 0 : error;
 }
 
 UniqueFd listenUnix(const std::string& path, std::string* error, int* errnum) {

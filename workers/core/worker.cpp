@@ -15,6 +15,7 @@
 #include "workers/core/backoff.h"
 #include "workers/core/dir_watcher.h"
 #include "workers/core/event_loop.h"
+#include "workers/core/health_check.h"
 #include "workers/core/instance_lock.h"
 #include "workers/core/inventory.h"
 #include "workers/core/logging.h"
@@ -46,7 +47,8 @@ struct WorkerConfig {
   Mode mode = Mode::kShared;
   uint32_t sharedCount = 0;
   int notifyFd = -1;
-  Duration resync{}, recheck{}, heartbeat{}, backoffInitial{}, backoffMax{}, pollInterval{};
+  Duration resync{}, recheck{}, health{}, heartbeat{}, backoffInitial{}, backoffMax{},
+      pollInterval{};
   bool poll = false;
   spdlog::level::level_enum logLevel = spdlog::level::info;
   LogFormat logFormat = LogFormat::kText;
@@ -97,6 +99,7 @@ std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
   }
   config.resync = settings.duration("resync-interval");
   config.recheck = settings.duration("recheck-interval");
+  config.health = settings.duration("health-interval");
   config.heartbeat = settings.duration("heartbeat-interval");
   config.backoffInitial = settings.duration("register-backoff");
   config.backoffMax = settings.duration("register-backoff-max");
@@ -118,12 +121,17 @@ class Worker {
       : config_(std::move(config)),
         signals_(std::move(signals)),
         resource_(std::move(resource)),
-        inventory_(*resource_, config_.resourceName, config_.mode, config_.sharedCount),
+        inventory_(*resource_, config_.resourceName, config_.mode, config_.sharedCount,
+                   [this](const std::string& why) {
+                     loop_.post([this, why] { rescan("Allocate's re-check: " + why); });
+                   }),
         hub_([this](uint64_t generation) {
           loop_.post([this, generation] { onPeerGone(generation); });
         }),
         service_(inventory_, hub_),
         registrar_(config_.kubeletSocket, config_.resourceName, config_.name + ".sock"),
+        health_(loop_, *resource_, config_.health,
+                [this](const std::string& why) { rescan("health check: " + why); }),
         log_(logger("worker")) {
     if (config_.notifyFd >= 0) notifier_ = Notifier(config_.notifyFd, config_.name);
   }
@@ -194,7 +202,7 @@ class Worker {
 
   // --- devices ---
 
-  void rescan(const char* why) {
+  void rescan(const std::string& why) {
     Scan scan = resource_->scan();
     if (scan.recheck && recheckTimer_ == 0) {
       recheckTimer_ = loop_.after(config_.recheck, [this] {
@@ -202,6 +210,7 @@ class Worker {
         rescan("recheck");
       });
     }
+    health_.update(scan);
     ListChange change = inventory_.update(std::move(scan));
     auto counts = inventory_.counts();
     if (change.empty() && scanned_) return;
@@ -483,6 +492,7 @@ class Worker {
   DirWatcher watcher_;
   Notifier notifier_;
   Registrar registrar_;  // destroyed before the loop its callbacks post to
+  HealthCheck health_;
   std::shared_ptr<spdlog::logger> log_;
 
   bool scanned_ = false;
@@ -531,6 +541,9 @@ std::vector<OptionSpec> workerOptions(const ResourceSpec& spec) {
       {"recheck-interval", "100ms",
        "rescan delay while a device may become usable without an event (a new X socket)",
        Scope::kCommon, durationIn(1ms, 1h)},
+      {"health-interval", "500ms",
+       "re-check of devices whose health no filesystem event reports (0: off)", Scope::kCommon,
+       durationIn(0ms, 1h)},
       {"heartbeat-interval", "5s", "heartbeat events on the notify fd", Scope::kCommon,
        durationIn(10ms, 1h)},
       {"register-backoff", "50ms", "first delay before retrying registration", Scope::kCommon,

@@ -45,7 +45,7 @@ bool isPciAddress(std::string_view text) {
 }
 
 Gpus::Gpus(core::HostFs host, core::Mode mode, std::string pciAddress, bool anyVendor)
-    : host_(std::move(host)),
+    : Resource(std::move(host)),
       mode_(mode),
       pciAddress_(std::move(pciAddress)),
       anyVendor_(anyVendor) {}

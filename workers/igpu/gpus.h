@@ -22,7 +22,6 @@ class Gpus final : public core::Resource {
   std::vector<std::string> watchDirs() const override { return {"/dev/dri"}; }
 
  private:
-  core::HostFs host_;
   const core::Mode mode_;
   const std::string pciAddress_;  // "" unless --igpu-pci
   const bool anyVendor_;

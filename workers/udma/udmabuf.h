@@ -9,13 +9,10 @@ namespace mvf::udma {
 // on VFIO, so this one does not.
 class Udmabuf final : public core::Resource {
  public:
-  explicit Udmabuf(core::HostFs host) : host_(std::move(host)) {}
+  explicit Udmabuf(core::HostFs host) : Resource(std::move(host)) {}
 
   core::Scan scan() override;
   std::vector<std::string> watchDirs() const override { return {"/dev"}; }
-
- private:
-  core::HostFs host_;
 };
 
 extern const core::ResourceSpec kSpec;

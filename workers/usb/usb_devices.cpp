@@ -67,7 +67,7 @@ bool isPortPath(std::string_view name) {
 }
 
 UsbDevices::UsbDevices(core::HostFs host, std::vector<UsbMatch> matches, bool hubs)
-    : host_(std::move(host)), matches_(std::move(matches)), hubs_(hubs) {}
+    : Resource(std::move(host)), matches_(std::move(matches)), hubs_(hubs) {}
 
 std::vector<std::string> UsbDevices::watchDirs() const {
   std::vector<std::string> dirs{kBusDir};

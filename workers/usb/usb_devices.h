@@ -36,7 +36,6 @@ class UsbDevices final : public core::Resource {
   static constexpr const char* kEnv = "USB_RESOURCE_INTEL_COM_USB";
 
  private:
-  core::HostFs host_;
   const std::vector<UsbMatch> matches_;
   const bool hubs_;
 };

@@ -23,22 +23,28 @@ std::optional<int> displayNumber(const std::string& name) {
   return std::stoi(name.substr(1));
 }
 
+// Unit::problem for a display socket that connect() refuses.
+std::string refusal(const std::string& path, int error) {
+  return path + " refuses connections (" + std::strerror(error) + "): no X server listens on it";
+}
+
 }  // namespace
 
 X11Displays::X11Displays(core::HostFs host, std::optional<int> display, std::string xauthority)
-    : host_(std::move(host)), display_(display), xauthority_(std::move(xauthority)) {}
+    : Resource(std::move(host)), display_(display), xauthority_(std::move(xauthority)) {}
+
+std::string X11Displays::xauthorityProblem() const {
+  if (xauthority_.empty()) return "";
+  core::FileType auth = host_.lstat(xauthority_);
+  if (auth == core::FileType::kRegular) return "";
+  return "--xauthority " + xauthority_ + " is " + std::string(core::describe(auth)) +
+         ", not a regular file";
+}
 
 core::Scan X11Displays::scan() {
   auto log = core::logger("x11");
   core::Scan scan;
-  std::string authProblem;
-  if (!xauthority_.empty()) {
-    core::FileType auth = host_.lstat(xauthority_);
-    if (auth != core::FileType::kRegular) {
-      authProblem = "--xauthority " + xauthority_ + " is " + std::string(core::describe(auth)) +
-                    ", not a regular file";
-    }
-  }
+  std::string authProblem = xauthorityProblem();
 
   std::vector<std::pair<int, std::string>> displays;
   for (const auto& name : host_.list(kSocketDir)) {
@@ -64,9 +70,9 @@ core::Scan X11Displays::scan() {
       unit.grant.mounts.push_back({xauthority_, xauthority_, /*readOnly=*/true});
       unit.grant.envs.emplace_back("XAUTHORITY", xauthority_);
     }
+    unit.heldSocket = path;
     if (int error = host_.probeSocket(path); error != 0) {
-      unit.problem =
-          path + " refuses connections (" + std::strerror(error) + "): no X server listens on it";
+      unit.problem = refusal(path, error);
       auto seen = refusing_.find(name);
       auto since = seen == refusing_.end() ? now : seen->second;
       stillRefusing[name] = since;
@@ -88,6 +94,12 @@ core::Scan X11Displays::scan() {
                             : std::string("no X server socket in ") + kSocketDir;
   }
   return scan;
+}
+
+std::string X11Displays::recheck(const core::Unit& unit) const {
+  std::string path = std::string(kSocketDir) + "/" + unit.id;
+  if (int error = host_.probeSocket(path); error != 0) return refusal(path, error);
+  return xauthorityProblem();
 }
 
 core::Grant X11Displays::compose(const std::vector<const core::Unit*>& units) const {

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "workers/core/event_loop.h"
+#include "workers/core/options.h"
+#include "workers/core/resource.h"
+
+namespace mvf::core {
+
+// Learns between scans that a unit's usability changed where no filesystem event says
+// so, and then asks for a rescan. Two ways, the cheaper first:
+//  - held connections: for each usable unit with a heldSocket, one connection to that
+//    socket stays open; the listener dying hangs it up, which is an event on the loop,
+//    so an X server that crashes is seen at once and costs no wakeup while it runs;
+//  - polling: every `interval`, Resource::recheck() of the units marked healthPolled
+//    (and of any whose socket could not be held: a full backlog), only while such units
+//    exist; a unit whose re-check disagrees with the last scan, either way, is news.
+// An interval of zero turns both off. Everything runs on the loop's thread.
+class HealthCheck {
+ public:
+  using Changed = std::function<void(const std::string& why)>;
+
+  HealthCheck(EventLoop& loop, const Resource& resource, Duration interval, Changed changed);
+  ~HealthCheck();
+  HealthCheck(const HealthCheck&) = delete;
+  HealthCheck& operator=(const HealthCheck&) = delete;
+
+  // After every scan: which sockets to hold and which units to poll from now on.
+  void update(const Scan& scan);
+
+  size_t heldConnections() const { return held_.size(); }
+  size_t polledUnits() const { return polled_.size(); }
+
+ private:
+  struct Held {
+    Unit unit;
+    UniqueFd fd;
+  };
+
+  void onReadable(const std::string& socket);
+  void poll();
+  void release(std::map<std::string, Held>::iterator it);
+  void armTimer();
+
+  EventLoop& loop_;
+  const Resource& resource_;
+  const Duration interval_;
+  const Changed changed_;
+  std::map<std::string, Held> held_;  // by socket host path
+  std::vector<Unit> polled_;          // as the last scan found them
+  std::set<std::string> talkative_;   // sockets whose listener sent data: polled, not held
+  EventLoop::TimerId timer_ = 0;
+};
+
+}  // namespace mvf::core
