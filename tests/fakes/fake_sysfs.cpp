@@ -1,6 +1,8 @@
 #include "tests/fakes/fake_sysfs.h"
 
 #include <cstdio>
+#include <filesystem>
+#include <iterator>
 
 namespace mvf::testing {
 namespace {
@@ -14,6 +16,12 @@ std::string all(std::initializer_list<std::string> results) {
     if (!result.empty()) return result;
   }
   return "";
+}
+
+size_t countEntries(const FakeNode& node, const std::string& hostPath) {
+  std::error_code ec;
+  auto entries = std::filesystem::directory_iterator(node.host(hostPath), ec);
+  return ec ? 0 : static_cast<size_t>(std::distance(entries, {}));
 }
 
 std::string pad3(int value) {
@@ -37,6 +45,15 @@ std::string addPciFunction(const FakeNode& node, const PciFunction& function) {
   }
   if (error.empty() && function.virtualFunction) {
     error = node.symlink(dir + "/physfn", "../0000:00:01.0");
+  }
+  bool registered =
+      function.vfioRegistered.value_or(function.driver.find("vfio") != std::string::npos);
+  if (error.empty() && registered) {
+    std::string name = "vfio" + std::to_string(countEntries(node, "/sys/class/vfio-dev"));
+    error =
+        all({node.mkdirs(dir + "/vfio-dev/" + name),
+             node.symlink("/sys/class/vfio-dev/" + name,
+                          "../../devices/pci0000:00/" + function.address + "/vfio-dev/" + name)});
   }
   return error;
 }

@@ -20,6 +20,10 @@ struct PciFunction {
   std::string driver;                 // "" for none
   int numaNode = -1;
   bool virtualFunction = false;  // gets a physfn link
+  // Registered with the VFIO core, as Linux ≥ 6.1 shows it: vfio-dev/vfio<N> under the
+  // device, N counting the node's /sys/class/vfio-dev entries. Default: when the driver's
+  // name contains "vfio".
+  std::optional<bool> vfioRegistered;
 };
 std::string addPciFunction(const FakeNode& node, const PciFunction& function);
 

@@ -1,5 +1,7 @@
 #include "workers/vfio/iommu_groups.h"
 
+#include <sys/utsname.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -18,16 +20,44 @@ bool isGroupName(const std::string& name) {
          std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(c); });
 }
 
-// A driver a member may have without breaking the group's viability.
-bool viableDriver(const std::string& driver) {
-  return driver.rfind("vfio", 0) == 0 || driver == "pci-stub" || driver == "pcieport";
-}
+// The first kernel whose sysfs shows a device's registration with VFIO (vfio-dev/).
+constexpr KernelVersion kVfioDevInSysfs{6, 1};
 
 bool isCharDevice(const core::HostFs& host, const std::string& path) {
   return host.lstat(path) == core::FileType::kCharDevice;
 }
 
 }  // namespace
+
+std::optional<KernelVersion> parseKernelVersion(std::string_view release) {
+  size_t dot = release.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  auto major = core::parseNumber(release.substr(0, dot));
+  size_t end = dot + 1;
+  while (end < release.size() && std::isdigit(static_cast<unsigned char>(release[end]))) ++end;
+  auto minor = core::parseNumber(release.substr(dot + 1, end - dot - 1));
+  if (!major || !minor || *major < 0 || *major > 1000 || *minor < 0 || *minor > 1000) {
+    return std::nullopt;
+  }
+  return KernelVersion{static_cast<int>(*major), static_cast<int>(*minor)};
+}
+
+KernelVersion runningKernel() {
+  utsname names{};
+  if (::uname(&names) == 0) {
+    if (auto version = parseKernelVersion(names.release)) return *version;
+  }
+  // Unknown: assume a current kernel, whose sysfs tells the truth.
+  return kVfioDevInSysfs;
+}
+
+Member vfioMember(const core::HostDir& device, const std::optional<std::string>& driver,
+                  KernelVersion kernel) {
+  if (device.exists("vfio-dev")) return Member::kVfio;
+  if (!driver || *driver == "pci-stub" || *driver == "pcieport") return Member::kHarmless;
+  if (kernel < kVfioDevInSysfs && driver->find("vfio") != std::string::npos) return Member::kVfio;
+  return Member::kBlocking;
+}
 
 IommuGroups::Common IommuGroups::common() const {
   Common common;
@@ -92,12 +122,21 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
       continue;
     }
     auto driver = device->linkName("driver");
-    if (driver && !viableDriver(*driver) && unit.problem.empty()) {
-      unit.problem = "member " + member + " is bound to " + *driver +
-                     ", not to vfio-pci: the group is not viable";
-    }
-    if (driver && driver->rfind("vfio", 0) == 0) {
-      vfioBound += (vfioBound.empty() ? "" : ",") + member;
+    switch (vfioMember(*device, driver, kernel_)) {
+      case Member::kVfio:
+        vfioBound += (vfioBound.empty() ? "" : ",") + member;
+        break;
+      case Member::kHarmless:
+        break;
+      case Member::kBlocking:
+        if (unit.problem.empty()) {
+          unit.problem = "member " + member + " is bound to " + *driver +
+                         (driver->find("vfio") == std::string::npos
+                              ? ", not to a vfio driver"
+                              : ", which has not registered it with VFIO (no vfio-dev/ in sysfs)") +
+                         ": the group is not viable";
+        }
+        break;
     }
     if (!unit.numaNode) unit.numaNode = core::numaNodeOf(*device);
     // iommufd: the member's VFIO device node, where the kernel made one.
@@ -127,7 +166,9 @@ std::string IommuGroups::recheck(const core::Unit& unit) const {
 const core::ResourceSpec kSpec{
     .name = "vfio",
     .hasExclusiveMode = true,
-    .create = [](const core::Settings&, const core::HostFs& host)
-        -> std::unique_ptr<core::Resource> { return std::make_unique<IommuGroups>(host); }};
+    .create = [](const core::Settings&,
+                 const core::HostFs& host) -> std::unique_ptr<core::Resource> {
+      return std::make_unique<IommuGroups>(host, runningKernel());
+    }};
 
 }  // namespace mvf::vfio
