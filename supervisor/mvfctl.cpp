@@ -1,6 +1,5 @@
 // mvfctl: the command-line client. `kubelet` runs the kubelet stand-in; `devices` and
 // `allocate` talk to one worker's socket directly, for debugging a worker on a node.
-#include <google/protobuf/util/json_util.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "proto/deviceplugin.grpc.pb.h"
 #include "proto/supervisor.grpc.pb.h"
 #include "supervisor/kubelet_stand_in.h"
+#include "workers/core/json.h"
 #include "workers/core/options.h"
 #include "workers/core/signals.h"
 #include "workers/core/version.h"
@@ -258,11 +258,7 @@ int runAllocate(const std::vector<std::string>& args) {
     std::cerr << "mvfctl: " << failure("Allocate", *where, status) << "\n";
     return kExitFailure;
   }
-  std::string json;
-  google::protobuf::util::JsonPrintOptions print;
-  print.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(response, &json, print);
-  std::cout << json;
+  std::cout << mvf::core::toJson(response, /*pretty=*/true);
   return kExitOk;
 }
 
@@ -317,11 +313,7 @@ int runStatus(const std::vector<std::string>& args) {
   }
   const auto& status = std::get<mvf::supervisor::v1::SupervisorStatus>(fetched);
   if (values.count("json")) {
-    std::string json;
-    google::protobuf::util::JsonPrintOptions print;
-    print.add_whitespace = true;
-    (void)google::protobuf::util::MessageToJsonString(status, &json, print);
-    std::cout << json;
+    std::cout << mvf::core::toJson(status, /*pretty=*/true);
     return kExitOk;
   }
   std::printf("mvf-supervisor %s, pid %d, up %.1fs: %s\n", status.version().c_str(), status.pid(),

@@ -453,8 +453,22 @@ TEST_F(SupervisorTest, StatusAndReadinessMatchWhatTheKubeletSaw) {
   auto live = runCommand({MVFCTL, "health", "--status-socket", statusSocket()});
   EXPECT_EQ(live.exitCode, 0) << live.output;
   auto json = runCommand({MVFCTL, "status", "--json", "--status-socket", statusSocket()});
-  EXPECT_THAT(json.output, HasSubstr("\"timesRegistered\": 1"));
-  EXPECT_THAT(json.output, HasSubstr("\"overall\": \"ok\""));
+  auto parsed = parseJsonObject(json.output);
+  ASSERT_TRUE(parsed) << json.output;
+  EXPECT_EQ(parsed->fields().at("overall").string_value(), "ok");
+  const auto& workers = parsed->fields().at("workers").list_value().values();
+  ASSERT_EQ(workers.size(), 5);
+  for (const auto& entry : workers) {
+    const auto& w = entry.struct_value().fields();
+    // Zeros and false are printed: a script reads 0, never null.
+    EXPECT_EQ(w.at("timesRegistered").number_value(), 1) << json.output;
+    EXPECT_EQ(w.at("restarts").number_value(), 0) << json.output;
+    EXPECT_EQ(w.at("consecutiveFailures").number_value(), 0) << json.output;
+    EXPECT_FALSE(w.at("crashLooping").bool_value()) << json.output;
+    EXPECT_TRUE(w.contains("failedReason")) << json.output;
+    // A message never set is left out: these workers never exited.
+    EXPECT_FALSE(w.contains("lastExit")) << json.output;
+  }
 
   // The kubelet goes: readiness follows, liveness stays.
   kubelet_.stop();

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "supervisor/kubelet_stand_in.h"
@@ -317,6 +318,41 @@ TEST_F(UdmaWorkerTest, NotifiesReadyDevicesRegisteredAndHeartbeats) {
   ASSERT_EQ(kubelet_.restart(), "");
   ASSERT_TRUE(worker->awaitEvent("unregistered", kTimeout));
   ASSERT_TRUE(worker->awaitEvent("registered", kTimeout));
+}
+
+TEST_F(UdmaWorkerTest, EventsPrintEveryFieldZerosIncluded) {
+  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker();
+  ASSERT_TRUE(worker->awaitEvent("registered", kTimeout)) << worker->log();
+  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_TRUE(worker->awaitEvent("devices", kTimeout)) << worker->log();
+  // A script reading .healthy must read 0, not null.
+  auto event = parseJsonObject(worker->lastEvent());
+  ASSERT_TRUE(event) << worker->lastEvent();
+  const auto& fields = event->fields();
+  EXPECT_EQ(fields.at("event").string_value(), "devices");
+  EXPECT_EQ(fields.at("worker").string_value(), "udma");
+  EXPECT_EQ(fields.at("total").number_value(), 1000);
+  ASSERT_TRUE(fields.contains("healthy")) << worker->lastEvent();
+  EXPECT_EQ(fields.at("healthy").number_value(), 0);
+  EXPECT_TRUE(fields.contains("detail")) << worker->lastEvent();
+}
+
+TEST_F(UdmaWorkerTest, JsonLogLinesAreObjectsWithEveryField) {
+  ASSERT_EQ(kubelet_.start(), "");
+  auto worker = startWorker({"--log-format", "json"});
+  ASSERT_TRUE(worker->awaitEvent("registered", kTimeout)) << worker->log();
+  std::istringstream lines(worker->log());
+  int checked = 0;
+  for (std::string line; std::getline(lines, line); ++checked) {
+    auto object = parseJsonObject(line);
+    ASSERT_TRUE(object) << "not a JSON object: " << line;
+    for (const char* field : {"ts", "level", "worker", "component", "msg"}) {
+      EXPECT_TRUE(object->fields().contains(field)) << field << " missing in " << line;
+    }
+  }
+  EXPECT_GT(checked, 3);
 }
 
 // After a kubelet restart the worker must register again and still allocate.

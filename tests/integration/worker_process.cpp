@@ -1,6 +1,7 @@
 #include "tests/integration/worker_process.h"
 
 #include <fcntl.h>
+#include <google/protobuf/util/json_util.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -67,6 +68,7 @@ bool WorkerProcess::awaitEvent(const std::string& event, std::chrono::millisecon
   while (true) {
     for (; checked < events_.size(); ++checked) {
       if (events_[checked].find(wanted) != std::string::npos) {
+        lastEvent_ = events_[checked];
         // Consume up to the match, so the next await looks for a newer event.
         events_.erase(events_.begin(), events_.begin() + static_cast<long>(checked) + 1);
         return true;
@@ -157,6 +159,12 @@ CommandResult runCommand(const std::vector<std::string>& argv) {
   int status = ::pclose(pipe);
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+std::optional<google::protobuf::Struct> parseJsonObject(const std::string& text) {
+  google::protobuf::Struct object;
+  if (!google::protobuf::util::JsonStringToMessage(text, &object).ok()) return std::nullopt;
+  return object;
 }
 
 std::vector<std::string> nodeArgs(const FakeNode& node) {

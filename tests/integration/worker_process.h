@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/struct.pb.h>
+
 #include "tests/fakes/fake_node.h"
 #include "workers/core/unique_fd.h"
 
@@ -28,6 +30,8 @@ class WorkerProcess {
   // Reads events until one named `event` ("ready", "registered", …) arrives. False on
   // timeout or when the pipe closed first.
   bool awaitEvent(const std::string& event, std::chrono::milliseconds timeout);
+  // The line of the event the last successful awaitEvent() found.
+  const std::string& lastEvent() const { return lastEvent_; }
   // The read end of the notify pipe, for tests that play a supervisor that stopped
   // reading (or died: closeEvents()).
   int eventsFd() const { return events_fd_.get(); }
@@ -51,7 +55,12 @@ class WorkerProcess {
   std::string logPath_;
   std::string buffer_;
   std::vector<std::string> events_;
+  std::string lastEvent_;
 };
+
+// A JSON object as protobuf parses it (google.protobuf.Struct), or nullopt if `text` is
+// not one. For checking what the product prints without a JSON library of the tests' own.
+std::optional<google::protobuf::Struct> parseJsonObject(const std::string& text);
 
 // Runs a command to completion: its exit status and everything it printed (stdout and
 // stderr together).

@@ -1,11 +1,11 @@
 #include "workers/core/notifier.h"
 
 #include <fcntl.h>
-#include <google/protobuf/util/json_util.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "workers/core/json.h"
 #include "workers/core/logging.h"
 
 namespace mvf::core {
@@ -35,10 +35,7 @@ void Notifier::send(mvf::supervisor::v1::WorkerEvent::Kind kind, uint32_t total,
   event.set_total(total);
   event.set_healthy(healthy);
   event.set_detail(detail);
-  std::string line;
-  google::protobuf::util::JsonPrintOptions options;
-  (void)google::protobuf::util::MessageToJsonString(event, &line, options);
-  line += '\n';
+  std::string line = toJson(event) + '\n';
   // Lines are far below PIPE_BUF, so each write is atomic: all of it or nothing.
   ssize_t written = ::write(fd_.get(), line.data(), line.size());
   if (written >= 0) return;
