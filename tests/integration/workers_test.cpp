@@ -212,6 +212,7 @@ TEST_F(X11WorkerTest, DisplayPinsTheDisplayAndXauthorityIsMounted) {
                                                 "/etc/mvf/Xauthority->/etc/mvf/Xauthority:ro"));
   EXPECT_THAT(containers[0].envs,
               ElementsAre(Pair("DISPLAY", ":1"), Pair("XAUTHORITY", "/etc/mvf/Xauthority")));
+  EXPECT_THAT(worker_->log(), HasSubstr("--display 1 matches X1"));
 }
 
 // ---- intel.com/vfio ----
@@ -349,6 +350,17 @@ TEST_F(IgpuWorkerTest, SharedModeHandsOutTheIntelGpusOwnNodes) {
   ASSERT_TRUE(counts("intel.com/igpu", 1000, 0));
 }
 
+TEST_F(IgpuWorkerTest, IgpuPciMatchesInLspcisFormAndAnyCase) {
+  ASSERT_EQ(addPciFunction(node_, {.address = "0000:00:0a.0", .numaNode = 0}), "");
+  ASSERT_EQ(addDrmCard(node_, "0000:00:0a.0", 2, 130), "");
+  start(MVF_WORKER_IGPU, {"--igpu-pci", "00:0A.0"});
+  ASSERT_TRUE(counts("intel.com/igpu", 1000, 1000));
+  auto containers = allocate("intel.com/igpu", {{"igpu-0"}});
+  ASSERT_EQ(containers.size(), 1u);
+  EXPECT_THAT(containers[0].nodes, ElementsAre("/dev/dri/card2:rw", "/dev/dri/renderD130:rw"));
+  EXPECT_THAT(worker_->log(), HasSubstr("--igpu-pci 0000:00:0a.0 matches 0000:00:0a.0"));
+}
+
 TEST_F(IgpuWorkerTest, ExclusiveModeListsGpusByPciAddress) {
   start(MVF_WORKER_IGPU, {"--mode", "exclusive", "--igpu-vendor", "any"});
   ASSERT_TRUE(lists("intel.com/igpu", {"0000:00:02.0", "0000:03:00.0"}));
@@ -360,7 +372,36 @@ TEST_F(IgpuWorkerTest, ExclusiveModeListsGpusByPciAddress) {
 
 // ---- intel.com/usb ----
 
-class UsbWorkerTest : public WorkerTest {};
+class UsbWorkerTest : public WorkerTest {
+ protected:
+  int occurrences(const std::string& text) {
+    std::string log = worker_->log();
+    int count = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) {
+      ++count;
+    }
+    return count;
+  }
+};
+
+TEST_F(UsbWorkerTest, ASelectorMatchingNothingIsLoggedOnceAndAgainWhenItFirstMatches) {
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
+  start(MVF_WORKER_USB, {"--usb-match", "0403:6001", "--usb-match", "0627:0001"});
+  ASSERT_TRUE(counts("intel.com/usb", 1000, 1000));
+  ASSERT_TRUE(worker_->awaitLog("--usb-match 0403:6001 matches nothing on this node", kTimeout));
+  // Rescans change nothing to say: a device nobody selects comes and goes.
+  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "1d6b"}), "");
+  worker_->signal(SIGHUP);  // a rescan, awaited through its log line
+  ASSERT_TRUE(worker_->awaitLog("SIGHUP: rescanning", kTimeout));
+  // The device is plugged in later.
+  ASSERT_EQ(
+      addUsbDevice(node_, {.portPath = "1-3", .devnum = 4, .vendor = "0403", .product = "6001"}),
+      "");
+  ASSERT_TRUE(worker_->awaitLog("--usb-match 0403:6001 now matches usb-1-3", kTimeout))
+      << worker_->log();
+  EXPECT_EQ(occurrences("--usb-match 0403:6001 matches nothing"), 1) << worker_->log();
+  EXPECT_EQ(occurrences("--usb-match 0627:0001 matches usb-1-1"), 1) << worker_->log();
+}
 
 TEST_F(UsbWorkerTest, SharedModeGrantsEveryMatchedDevice) {
   ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");

@@ -128,6 +128,15 @@ TEST_F(GpusTest, JunkInSysfsIsSkippedNotFatal) {
   EXPECT_TRUE(scan().units.empty());
 }
 
+TEST(NormalizePciAddress, GivesTheAddressAsSysfsNamesIt) {
+  EXPECT_EQ(normalizePciAddress("0000:00:02.0"), "0000:00:02.0");
+  EXPECT_EQ(normalizePciAddress("0000:03:0A.1"), "0000:03:0a.1");
+  EXPECT_EQ(normalizePciAddress(" 00:02.0 "), "0000:00:02.0");
+  for (const char* bad : {"", "02.0", "0000:00:02", "0000:00:02.8", "zz:02.0"}) {
+    EXPECT_EQ(normalizePciAddress(bad), std::nullopt) << bad;
+  }
+}
+
 TEST(IsPciAddress, AcceptsDomainBusDeviceFunction) {
   EXPECT_TRUE(isPciAddress("0000:00:02.0"));
   EXPECT_TRUE(isPciAddress("10000:00:02.0") == false);

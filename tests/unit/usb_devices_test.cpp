@@ -77,6 +77,26 @@ TEST_F(UsbDevicesTest, MatchSelectsByVendorProductAndSerial) {
   EXPECT_THAT(none.missing, HasSubstr("--usb-match"));
 }
 
+TEST_F(UsbDevicesTest, ASelectorMatchesTheSerialAsCatShowsItWhateverThePadding) {
+  // The kernel pads some serial strings; an operator copies the value as `cat` shows it.
+  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-3",
+                                          .devnum = 4,
+                                          .vendor = "0403",
+                                          .product = "6001",
+                                          .serial = "   A12B34  "}),
+            "");
+  EXPECT_THAT(ids(scan({"0403:6001:   A12B34  "})), ElementsAre("usb-1-3"));
+  EXPECT_THAT(ids(scan({"0403:6001:A12B34"})), ElementsAre("usb-1-3"));
+  EXPECT_THAT(ids(scan({" 0403 : 6001 "})), ElementsAre("usb-1-3"));
+}
+
+TEST_F(UsbDevicesTest, HexIdsMatchInEitherCase) {
+  ASSERT_EQ(testing::addUsbDevice(
+                node_, {.portPath = "1-4", .devnum = 6, .vendor = "046d", .product = "c52b"}),
+            "");
+  EXPECT_THAT(ids(scan({"046D:C52B"})), ElementsAre("usb-1-4"));
+}
+
 TEST_F(UsbDevicesTest, AMissingOrFakeNodeMakesTheDeviceUnusable) {
   ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
   ASSERT_EQ(node_.remove("/dev/bus/usb/001/002"), "");
@@ -131,7 +151,10 @@ TEST(ParseUsbMatch, TakesVidPidAndAnOptionalSerial) {
   EXPECT_EQ(match->vendor, "046d");
   EXPECT_EQ(match->product, "c52b");
   EXPECT_EQ(match->serial, "SN:1");
-  for (const char* bad : {"046d", "046d:", "46d:c52b", "046d:c52b:", "zzzz:0001"}) {
+  EXPECT_EQ(match->text, "046D:C52B:SN:1");
+  EXPECT_EQ(parseUsbMatch("0403:6001:   A12B34  ")->serial, "A12B34");
+  for (const char* bad :
+       {"046d", "046d:", "46d:c52b", "046d:c52b:", "046d:c52b:   ", "zzzz:0001"}) {
     EXPECT_FALSE(parseUsbMatch(bad)) << bad;
   }
 }

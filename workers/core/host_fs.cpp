@@ -13,6 +13,7 @@
 #include <climits>
 #include <vector>
 
+#include "workers/core/options.h"
 #include "workers/core/unix_socket.h"
 
 namespace mvf::core {
@@ -206,12 +207,7 @@ std::optional<std::string> HostDir::read(const std::string& name) const {
   char buffer[4096];
   ssize_t length = ::read(file.get(), buffer, sizeof(buffer));
   if (length < 0) return std::nullopt;
-  std::string_view text(buffer, static_cast<size_t>(length));
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
-    text.remove_suffix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
-    text.remove_prefix(1);
-  return std::string(text);
+  return trim(std::string_view(buffer, static_cast<size_t>(length)));
 }
 
 std::optional<std::string> HostDir::linkName(const std::string& name) const {

@@ -23,13 +23,6 @@ std::optional<int64_t> parseInteger(std::string_view text) {
   return value;
 }
 
-std::string trim(std::string_view text) {
-  auto isSpace = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
-  while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
-  return std::string(text);
-}
-
 // "a, b,,c" → {"a", "b", "c"}: env vars and INI values carry lists comma-separated.
 std::vector<std::string> splitList(std::string_view text) {
   std::vector<std::string> items;
@@ -94,6 +87,13 @@ std::variant<Ini, std::string> readIni(const std::string& path) {
 }
 
 }  // namespace
+
+std::string trim(std::string_view text) {
+  auto isSpace = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
+  while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
+  while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
+  return std::string(text);
+}
 
 ValueCheck integerIn(int64_t min, int64_t max) {
   return [min, max](std::string_view text) -> std::string {

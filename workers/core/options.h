@@ -94,6 +94,10 @@ std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSp
                                                       const std::vector<std::string>& args,
                                                       const EnvLookup& env = processEnv);
 
+// The text without surrounding whitespace (as isspace() says), the way sysfs attributes
+// and selectors are compared.
+std::string trim(std::string_view text);
+
 // "shared-count" → "MVF_SHARED_COUNT"
 std::string envName(std::string_view option);
 

@@ -44,6 +44,14 @@ bool isPciAddress(std::string_view text) {
          text[11] >= '0' && text[11] <= '7';
 }
 
+std::optional<std::string> normalizePciAddress(std::string_view text) {
+  std::string address = core::trim(text);
+  for (char& c : address) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (address.size() == 7) address = "0000:" + address;
+  if (!isPciAddress(address)) return std::nullopt;
+  return address;
+}
+
 Gpus::Gpus(core::HostFs host, core::Mode mode, std::string pciAddress, bool anyVendor)
     : Resource(std::move(host)),
       mode_(mode),
@@ -99,6 +107,8 @@ core::Scan Gpus::scan() {
   auto vendorOk = [&](const Gpu& gpu) { return anyVendor_ || gpu.vendor == kIntel; };
   if (!pciAddress_.empty()) {
     auto it = gpus.find(pciAddress_);
+    selectors_.report("--igpu-pci " + pciAddress_,
+                      it == gpus.end() ? std::vector<std::string>{} : std::vector{pciAddress_});
     if (it == gpus.end()) {
       why = "no display-class PCI device " + pciAddress_ + " with a DRM card (--igpu-pci)";
     } else if (!vendorOk(it->second)) {
@@ -152,7 +162,8 @@ const core::ResourceSpec kSpec{
     .hasExclusiveMode = true,
     .options = {{"igpu-pci", "", "the GPU's PCI address, e.g. 0000:00:02.0", core::Scope::kWorker,
                  [](std::string_view text) -> std::string {
-                   return isPciAddress(text) ? "" : "expected a PCI address like 0000:00:02.0";
+                   return normalizePciAddress(text) ? ""
+                                                    : "expected a PCI address like 0000:00:02.0";
                  }},
                 {"igpu-vendor", "intel", "intel, or any to admit a GPU of another vendor",
                  core::Scope::kWorker, core::oneOf({"intel", "any"})}},
@@ -160,8 +171,9 @@ const core::ResourceSpec kSpec{
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {
       auto mode =
           settings.text("mode") == "exclusive" ? core::Mode::kExclusive : core::Mode::kShared;
-      return std::make_unique<Gpus>(host, mode, settings.text("igpu-pci"),
-                                    settings.text("igpu-vendor") == "any");
+      std::string pci = settings.has("igpu-pci") ? *normalizePciAddress(settings.text("igpu-pci"))
+                                                 : std::string();
+      return std::make_unique<Gpus>(host, mode, pci, settings.text("igpu-vendor") == "any");
     }};
 
 }  // namespace mvf::igpu

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "workers/core/resource.h"
+#include "workers/core/selector_report.h"
 
 namespace mvf::igpu {
 
@@ -23,13 +24,19 @@ class Gpus final : public core::Resource {
 
  private:
   const core::Mode mode_;
-  const std::string pciAddress_;  // "" unless --igpu-pci
+  const std::string pciAddress_;  // "" unless --igpu-pci, normalized
   const bool anyVendor_;
   std::string lastChoice_;  // logged when it changes
+  core::SelectorReport selectors_{"igpu"};
 };
 
 // "0000:00:02.0" → true: the domain:bus:device.function of a PCI function.
 bool isPciAddress(std::string_view text);
+
+// An --igpu-pci value as sysfs names the device: "0000:00:02.0" from itself, from
+// "0000:00:02.0" in upper case, from " 00:02.0 " (lspci's form, domain 0); nullopt for
+// anything else.
+std::optional<std::string> normalizePciAddress(std::string_view text);
 
 extern const core::ResourceSpec kSpec;
 

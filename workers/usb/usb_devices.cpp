@@ -38,15 +38,16 @@ std::optional<UsbMatch> parseUsbMatch(std::string_view text) {
   size_t first = text.find(':');
   if (first == std::string_view::npos) return std::nullopt;
   size_t second = text.find(':', first + 1);
-  std::string_view vendor = text.substr(0, first);
-  std::string_view product = text.substr(
-      first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1);
+  std::string vendor = core::trim(text.substr(0, first));
+  std::string product = core::trim(text.substr(
+      first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1));
   if (!isHexId(vendor) || !isHexId(product)) return std::nullopt;
-  UsbMatch match{lower(vendor), lower(product), std::nullopt};
+  UsbMatch match{std::string(text), lower(vendor), lower(product), std::nullopt};
   if (second != std::string_view::npos) {
-    std::string_view serial = text.substr(second + 1);
+    // Trimmed as HostDir::read() trims the sysfs attribute it is compared with.
+    std::string serial = core::trim(text.substr(second + 1));
     if (serial.empty()) return std::nullopt;
-    match.serial = std::string(serial);
+    match.serial = serial;
   }
   return match;
 }
@@ -82,6 +83,7 @@ core::Scan UsbDevices::scan() {
   std::map<std::string, std::map<std::string, core::FileType>> nodes;
   bool serials = std::any_of(matches_.begin(), matches_.end(),
                              [](const UsbMatch& match) { return match.serial.has_value(); });
+  std::vector<std::vector<std::string>> selected(matches_.size());  // per selector: unit IDs
   for (const auto& name : host_.list(kDevices)) {
     if (!isPortPath(name)) continue;  // root hubs usbN, interfaces 1-2:1.0
     std::string path = std::string(kDevices) + "/" + name;
@@ -105,11 +107,15 @@ core::Scan UsbDevices::scan() {
     }
     if (*deviceClass == kHubClass && !hubs_) continue;
     auto serial = serials ? device->read("serial") : std::nullopt;
-    bool wanted = matches_.empty() ||
-                  std::any_of(matches_.begin(), matches_.end(), [&](const UsbMatch& match) {
-                    return match.vendor == lower(*vendor) && match.product == lower(*product) &&
-                           (!match.serial || match.serial == serial);
-                  });
+    bool wanted = matches_.empty();
+    for (size_t i = 0; i < matches_.size(); ++i) {
+      const UsbMatch& match = matches_[i];
+      if (match.vendor == lower(*vendor) && match.product == lower(*product) &&
+          (!match.serial || match.serial == serial)) {
+        selected[i].push_back("usb-" + name);
+        wanted = true;
+      }
+    }
     if (!wanted) continue;
 
     char busDir[8], nodeName[8];
@@ -130,6 +136,9 @@ core::Scan UsbDevices::scan() {
           node + " is " + std::string(core::describe(found)) + ", not a character device";
     }
     scan.units.push_back(std::move(unit));
+  }
+  for (size_t i = 0; i < matches_.size(); ++i) {
+    selectors_.report("--usb-match " + matches_[i].text, selected[i]);
   }
   if (scan.units.empty()) {
     scan.missing = matches_.empty() ? "no USB device other than hubs in /sys/bus/usb/devices"

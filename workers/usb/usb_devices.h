@@ -5,17 +5,21 @@
 #include <vector>
 
 #include "workers/core/resource.h"
+#include "workers/core/selector_report.h"
 
 namespace mvf::usb {
 
-// A --usb-match selector: VID:PID[:SERIAL], hex IDs as sysfs prints them.
+// A --usb-match selector: VID:PID[:SERIAL], normalized as sysfs values are read (hex IDs
+// in lower case, surrounding whitespace dropped, which the kernel pads some serials with).
 struct UsbMatch {
+  std::string text;     // as the operator wrote it, for log lines
   std::string vendor;   // 4 lower-case hex digits
   std::string product;  // 4 lower-case hex digits
   std::optional<std::string> serial;
 };
 
-// "0627:0001" or "0627:0001:SN123" → a selector; nullopt when malformed.
+// "0627:0001", "0627:0001:SN123" or "0403:6001:   A12B34  " → a selector; nullopt when
+// malformed (an ID not 4 hex digits, an empty serial).
 std::optional<UsbMatch> parseUsbMatch(std::string_view text);
 
 // intel.com/usb: USB devices from /sys/bus/usb/devices/<port path> (1-2, 1-2.3; not root
@@ -38,6 +42,7 @@ class UsbDevices final : public core::Resource {
  private:
   const std::vector<UsbMatch> matches_;
   const bool hubs_;
+  core::SelectorReport selectors_{"usb"};
 };
 
 // "1-2.3" → true; "usb1", "1-2:1.0", "1-" → false.

@@ -87,6 +87,11 @@ core::Scan X11Displays::scan() {
     scan.units.push_back(std::move(unit));
   }
   refusing_ = std::move(stillRefusing);
+  if (display_) {
+    std::vector<std::string> found;
+    if (!scan.units.empty()) found.push_back(scan.units.front().id);
+    selectors_.report("--display " + std::to_string(*display_), found);
+  }
   if (scan.units.empty()) {
     scan.missing = display_ ? std::string(kSocketDir) + "/X" + std::to_string(*display_) +
                                   " is not an X server socket (--display " +

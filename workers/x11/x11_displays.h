@@ -6,6 +6,7 @@
 #include <string>
 
 #include "workers/core/resource.h"
+#include "workers/core/selector_report.h"
 
 namespace mvf::x11 {
 
@@ -38,6 +39,7 @@ class X11Displays final : public core::Resource {
   // Sockets that refused when first seen, and since when: an X server creates its socket
   // before it listens, so these are rechecked for a moment before counting as stale.
   std::map<std::string, std::chrono::steady_clock::time_point> refusing_;
+  core::SelectorReport selectors_{"x11"};
 };
 
 extern const core::ResourceSpec kSpec;
