@@ -488,6 +488,14 @@ int run(int argc, char** argv) {
               "idle", cpu, kubelet.resource(kResource)->updates - updates);
   std::printf("%-46s %ld kB PSS after %d kubelet restarts\n", "memory, one worker",
               pssKb(worker.pid()), rounds);
+  auto asked = Clock::now();
+  worker.signal(SIGTERM);
+  if (!worker.wait(kTimeout)) {
+    std::cerr << "the worker did not stop on SIGTERM:\n" << worker.log();
+    return 1;
+  }
+  std::printf("%-46s %.1f ms  target <= 1 s\n", "SIGTERM -> worker exited",
+              ms(Clock::now() - asked));
   if (int failed = healthFigures(rounds)) return failed;
   return supervisorFigures(rounds);
 }

@@ -345,9 +345,9 @@ TEST_F(Lab, AUsbDeviceComesGoesAndKeepsItsIdWhenReplugged) {
   after.push_back("usb-1-5");
   ASSERT_TRUE(lists("intel.com/usb", after)) << join(listed("intel.com/usb"));
   auto seen = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - appeared);
+  // A figure, not an assertion: the guest runs under TCG, at a speed nobody controls.
   say("hotplug: usb-kbd on port 5 -> " + node + "; usb-1-5 listed " + std::to_string(seen.count()) +
       " ms after the node appeared");
-  EXPECT_LT(seen, 1s);
 
   ASSERT_EQ(hmp("device_del labkbd").exitCode, 0);
   ASSERT_TRUE(lists("intel.com/usb", before, {"usb-1-5"})) << join(listed("intel.com/usb"));
