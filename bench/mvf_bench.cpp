@@ -2,7 +2,7 @@
 // stand-in on a fake node, and prints them next to their targets. Figures, not pass/fail:
 // tests assert behaviour, this shows speed and memory.
 //
-//   build/bench/mvf-bench [--rounds N]
+//   build/bin/mvf-bench [--rounds N] [--only scan,worker,health,supervisor]
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -14,6 +14,7 @@
 #include <iostream>
 #include <map>
 #include <numeric>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -362,17 +363,8 @@ int supervisorFigures(int rounds) {
   return 0;
 }
 
-int run(int argc, char** argv) {
-  int rounds = 50;
-  if (argc == 3 && std::string(argv[1]) == "--rounds") rounds = std::max(1, std::atoi(argv[2]));
-  if (!FakeNode::canMknod()) {
-    std::cerr << "mvf-bench: needs CAP_MKNOD (run as root) to create device nodes\n";
-    return 1;
-  }
-  std::printf("mvf-bench: udma worker vs kubelet stand-in, %d rounds, %u cores\n", rounds,
-              std::thread::hardware_concurrency());
-  scanFigures(rounds);
-
+// The udma worker alone against the kubelet stand-in, with default options.
+int workerFigures(int rounds) {
   // start → registered (with devices listed)
   Stats start;
   for (int i = 0; i < std::min(rounds, 20); ++i) {
@@ -496,8 +488,39 @@ int run(int argc, char** argv) {
   }
   std::printf("%-46s %.1f ms  target <= 1 s\n", "SIGTERM -> worker exited",
               ms(Clock::now() - asked));
-  if (int failed = healthFigures(rounds)) return failed;
-  return supervisorFigures(rounds);
+  return 0;
+}
+
+int run(int argc, char** argv) {
+  int rounds = 50;
+  std::set<std::string> only;  // figure groups to run; empty: all
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    if (flag == "--rounds") {
+      rounds = std::max(1, std::atoi(argv[i + 1]));
+    } else if (flag == "--only") {
+      std::stringstream groups(argv[i + 1]);
+      for (std::string group; std::getline(groups, group, ',');) only.insert(group);
+    } else {
+      std::cerr << "usage: mvf-bench [--rounds N] [--only scan,worker,health,supervisor]\n";
+      return 2;
+    }
+  }
+  if (!FakeNode::canMknod()) {
+    std::cerr << "mvf-bench: needs CAP_MKNOD (run as root) to create device nodes\n";
+    return 1;
+  }
+  std::printf("mvf-bench: %d rounds, %u cores\n", rounds, std::thread::hardware_concurrency());
+  auto wanted = [&](const std::string& group) { return only.empty() || only.contains(group); };
+  if (wanted("scan")) scanFigures(rounds);
+  if (wanted("worker")) {
+    if (int failed = workerFigures(rounds)) return failed;
+  }
+  if (wanted("health")) {
+    if (int failed = healthFigures(rounds)) return failed;
+  }
+  if (wanted("supervisor")) return supervisorFigures(rounds);
+  return 0;
 }
 
 }  // namespace
