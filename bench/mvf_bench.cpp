@@ -18,11 +18,11 @@
 #include <sstream>
 #include <thread>
 
+#include "kubelet_stand_in/kubelet_stand_in.h"
 #include "proto/deviceplugin.grpc.pb.h"
-#include "supervisor/kubelet_stand_in.h"
-#include "tests/fakes/fake_node.h"
-#include "tests/fakes/fake_sysfs.h"
-#include "tests/integration/worker_process.h"
+#include "tests/support/fake_node.h"
+#include "tests/support/fake_sysfs.h"
+#include "tests/support/worker_process.h"
 #include "workers/usb/usb_devices.h"
 #include "workers/vfio/iommu_groups.h"
 

@@ -13,7 +13,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 binaries=(mvf-supervisor mvf-worker-x11 mvf-worker-udma mvf-worker-vfio mvf-worker-igpu
           mvf-worker-usb mvfctl)
-libraries=(libmvf_core.so libmvf_proto.so)
+libraries=(libmvf_base.so libmvf_core.so libmvf_proto.so)
 
 packages() { grep -v '^#' "$here/runtime-packages.txt" | grep -v '^$'; }
 

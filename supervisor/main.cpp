@@ -4,9 +4,9 @@
 #include <filesystem>
 #include <iostream>
 
+#include "base/logging.h"
+#include "base/version.h"
 #include "supervisor/supervisor.h"
-#include "workers/core/logging.h"
-#include "workers/core/version.h"
 #include "workers/core/worker.h"
 
 int main(int argc, char** argv) {
@@ -15,21 +15,21 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   core::limitMallocArenas();
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto parsed = core::parseOptions(supervisor::supervisorOptions(), "supervisor", args);
+  auto parsed = base::parseOptions(supervisor::supervisorOptions(), "supervisor", args);
   if (auto* error = std::get_if<std::string>(&parsed)) {
     std::cerr << "mvf-supervisor: " << *error << "\n";
     return core::kExitConfig;
   }
-  auto& options = std::get<core::ParsedOptions>(parsed);
-  if (options.action == core::Action::kHelp) {
+  auto& options = std::get<base::ParsedOptions>(parsed);
+  if (options.action == base::Action::kHelp) {
     std::cout << "Usage: mvf-supervisor [options]\n"
               << "Runs one mvf-worker-<name> process per enabled resource and restarts them.\n"
               << "Worker options given here as flags are passed on to every worker.\n\n"
               << options.help;
     return core::kExitOk;
   }
-  if (options.action == core::Action::kVersion) {
-    std::cout << "mvf-supervisor " << core::kVersion << "\n";
+  if (options.action == base::Action::kPrintVersion) {
+    std::cout << "mvf-supervisor " << base::kVersion << "\n";
     return core::kExitOk;
   }
   std::error_code ec;
@@ -40,9 +40,9 @@ int main(int argc, char** argv) {
     return core::kExitConfig;
   }
   auto& supervisorConfig = std::get<supervisor::SupervisorConfig>(config);
-  if (options.action == core::Action::kCheckConfig) {
+  if (options.action == base::Action::kCheckConfig) {
     // The supervisor's settings, then each enabled worker's as it would start.
-    std::cout << "# mvf-supervisor " << core::kVersion << ": effective settings\n"
+    std::cout << "# mvf-supervisor " << base::kVersion << ": effective settings\n"
               << options.settings.describe();
     bool ok = true;
     for (const auto& name : supervisorConfig.workers) {
@@ -54,9 +54,9 @@ int main(int argc, char** argv) {
     }
     return ok ? core::kExitOk : core::kExitConfig;
   }
-  core::setupLogging("supervisor", spdlog::level::from_str(options.settings.text("log-level")),
-                     options.settings.text("log-format") == "json" ? core::LogFormat::kJson
-                                                                   : core::LogFormat::kText);
+  base::setupLogging("supervisor", spdlog::level::from_str(options.settings.text("log-level")),
+                     options.settings.text("log-format") == "json" ? base::LogFormat::kJson
+                                                                   : base::LogFormat::kText);
   supervisor::Supervisor supervisor(std::move(supervisorConfig), args,
                                     std::make_unique<supervisor::ProcessLauncher>());
   return supervisor.run();

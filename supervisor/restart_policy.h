@@ -2,11 +2,11 @@
 
 #include <functional>
 
-#include "workers/core/options.h"
+#include "base/options.h"
 
 namespace mvf::supervisor {
 
-using core::Duration;
+using base::Duration;
 
 struct RestartPolicyConfig {
   Duration initialDelay{500};

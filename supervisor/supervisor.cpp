@@ -15,12 +15,12 @@
 #include <filesystem>
 #include <random>
 
+#include "base/event_loop.h"
+#include "base/logging.h"
+#include "base/signals.h"
+#include "base/unix_socket.h"
+#include "base/version.h"
 #include "supervisor/status_service.h"
-#include "workers/core/event_loop.h"
-#include "workers/core/logging.h"
-#include "workers/core/signals.h"
-#include "workers/core/unix_socket.h"
-#include "workers/core/version.h"
 #include "workers/core/worker.h"
 #include "workers/igpu/gpus.h"
 #include "workers/udma/udmabuf.h"
@@ -32,11 +32,11 @@ namespace mvf::supervisor {
 namespace {
 
 using namespace std::chrono_literals;
-using core::Duration;
-using core::EventLoop;
-using core::OptionSpec;
-using core::Scope;
-using core::UniqueFd;
+using base::Duration;
+using base::EventLoop;
+using base::OptionSpec;
+using base::Scope;
+using base::UniqueFd;
 using Clock = std::chrono::steady_clock;
 using Event = v1::WorkerEvent;
 using State = v1::WorkerStatus;
@@ -116,31 +116,31 @@ std::vector<OptionSpec> supervisorOptions() {
        Scope::kWorker, workerList, /*repeatable=*/true},
       {"workers-dir", "",
        "where the mvf-worker-<name> binaries are (default: the supervisor's dir)", Scope::kWorker,
-       core::absolutePath()},
+       base::absolutePath()},
       {"status-socket", "/run/mvf/status.sock", "the status socket (never in the kubelet dir)",
-       Scope::kWorker, core::absolutePath()},
+       Scope::kWorker, base::absolutePath()},
       {"grace-period", "5s", "SIGTERM to SIGKILL when stopping workers", Scope::kWorker,
-       core::durationIn(10ms, 10min)},
+       base::durationIn(10ms, 10min)},
       {"ready-timeout", "20s", "a worker not ready this long after its start is killed",
-       Scope::kWorker, core::durationIn(10ms, 1h)},
+       Scope::kWorker, base::durationIn(10ms, 1h)},
       {"heartbeat-timeout", "15s", "a ready worker silent this long is killed", Scope::kWorker,
-       core::durationIn(10ms, 1h)},
+       base::durationIn(10ms, 1h)},
       {"restart-backoff", "500ms", "delay before the first restart after a failure", Scope::kWorker,
-       core::durationIn(1ms, 1h)},
+       base::durationIn(1ms, 1h)},
       {"restart-backoff-max", "30s", "longest delay before a restart", Scope::kWorker,
-       core::durationIn(1ms, 1h)},
+       base::durationIn(1ms, 1h)},
       {"stable-after", "10s", "ready this long, a worker that dies is restarted at once",
-       Scope::kWorker, core::durationIn(1ms, 1h)},
+       Scope::kWorker, base::durationIn(1ms, 1h)},
       {"reset-after", "60s", "ready this long, a worker's failure count starts over",
-       Scope::kWorker, core::durationIn(1ms, 24h)},
+       Scope::kWorker, base::durationIn(1ms, 24h)},
       {"crash-loop-threshold", "5", "consecutive failures that make a crash loop", Scope::kWorker,
-       core::integerIn(1, 1000)},
+       base::integerIn(1, 1000)},
   };
   options.insert(options.end(), own.begin(), own.end());
   return options;
 }
 
-std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const core::Settings& settings,
+std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const base::Settings& settings,
                                                                  const std::string& selfDir) {
   SupervisorConfig config;
   for (const auto& name : settings.list("workers")) {
@@ -159,9 +159,9 @@ std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const core::Set
            "' for status-socket: it must not be in the kubelet dir, which the kubelet empties "
            "of plain files when it starts";
   }
-  if (config.statusSocket.size() > core::kMaxUnixPath) {
+  if (config.statusSocket.size() > base::kMaxUnixPath) {
     return "invalid value '" + config.statusSocket + "' for status-socket: longer than the " +
-           std::to_string(core::kMaxUnixPath) + " bytes a unix socket path may have";
+           std::to_string(base::kMaxUnixPath) + " bytes a unix socket path may have";
   }
   // Passed on: the common options given as flags, and the config file however named.
   // Env vars the workers inherit, and the file they read themselves.
@@ -198,7 +198,7 @@ class Supervisor::Impl {
       : config_(std::move(config)),
         configArgs_(std::move(configArgs)),
         launcher_(std::move(launcher)),
-        log_(core::logger("supervisor")) {
+        log_(base::logger("supervisor")) {
     std::random_device seed;
     random_.seed(seed());
     for (const auto* spec : knownWorkers()) {
@@ -208,7 +208,7 @@ class Supervisor::Impl {
 
   int run() {
     UniqueFd signals =
-        core::blockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
+        base::blockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
     if (!signals) {
       log_->error("signalfd: {}", std::strerror(errno));
       return core::kExitFailure;
@@ -222,7 +222,7 @@ class Supervisor::Impl {
       log_->error("cannot serve the status socket: {}", error);
       return core::kExitFailure;
     }
-    log_->info("mvf-supervisor {} (pid {}): workers {} from {}; status on {}", core::kVersion,
+    log_->info("mvf-supervisor {} (pid {}): workers {} from {}; status on {}", base::kVersion,
                ::getpid(), join(config_.workers), config_.workersDir, config_.statusSocket);
     loop_.watchFd(signals.get(), [this, fd = signals.get()] { onSignals(fd); });
     applyWorkerList(config_.workers);
@@ -252,7 +252,7 @@ class Supervisor::Impl {
     std::filesystem::create_directories(dir, ec);
     if (ec) return "mkdir " + dir.string() + ": " + ec.message();
     // A live supervisor already answering there is not ours to replace.
-    if (core::probeUnixSocket(config_.statusSocket) == 0) {
+    if (base::probeUnixSocket(config_.statusSocket) == 0) {
       return config_.statusSocket + " is served by another process";
     }
     grpc::ServerBuilder builder;
@@ -552,13 +552,13 @@ class Supervisor::Impl {
 
   void reload() {
     log_->info("SIGHUP: re-reading the configuration");
-    auto parsed = core::parseOptions(supervisorOptions(), "supervisor", configArgs_);
+    auto parsed = base::parseOptions(supervisorOptions(), "supervisor", configArgs_);
     if (auto* error = std::get_if<std::string>(&parsed)) {
       log_->error("keeping the current configuration: {}", *error);
       return;
     }
     auto config =
-        makeSupervisorConfig(std::get<core::ParsedOptions>(parsed).settings, config_.workersDir);
+        makeSupervisorConfig(std::get<base::ParsedOptions>(parsed).settings, config_.workersDir);
     if (auto* error = std::get_if<std::string>(&config)) {
       log_->error("keeping the current configuration: {}", *error);
       return;
@@ -624,7 +624,7 @@ class Supervisor::Impl {
     // A worker killed hard could not remove its socket: remove it if nobody answers.
     for (const auto& name : killedHard_) {
       std::string socket = config_.kubeletDir + "/" + name + ".sock";
-      if (core::probeUnixSocket(socket) == ECONNREFUSED) ::unlink(socket.c_str());
+      if (base::probeUnixSocket(socket) == ECONNREFUSED) ::unlink(socket.c_str());
     }
     loop_.stop();
   }
@@ -633,7 +633,7 @@ class Supervisor::Impl {
 
   void publish() {
     v1::SupervisorStatus status;
-    status.set_version(core::kVersion);
+    status.set_version(base::kVersion);
     status.set_pid(::getpid());
     bool ok = true;
     for (auto& slot : slots_) {

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
+#include "base/options.h"
 #include "supervisor/launcher.h"
 #include "supervisor/restart_policy.h"
-#include "workers/core/options.h"
 #include "workers/core/worker.h"
 
 namespace mvf::supervisor {
@@ -17,19 +17,19 @@ struct SupervisorConfig {
   std::string statusSocket;
   std::string kubeletDir;               // to remove a SIGKILLed worker's socket
   std::vector<std::string> workerArgs;  // flags passed on to every worker
-  core::Duration gracePeriod{5000};
-  core::Duration readyTimeout{20'000};
-  core::Duration heartbeatTimeout{15'000};
+  base::Duration gracePeriod{5000};
+  base::Duration readyTimeout{20'000};
+  base::Duration heartbeatTimeout{15'000};
   RestartPolicyConfig policy;
 };
 
 // The supervisor's options: its own (section [supervisor]) and the workers' common ones,
 // which it passes on to every worker when given as flags.
-std::vector<core::OptionSpec> supervisorOptions();
+std::vector<base::OptionSpec> supervisorOptions();
 
 // Builds the config from parsed options; an error text for what the option checks alone
 // cannot see (the status socket inside the kubelet dir, say).
-std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const core::Settings& settings,
+std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const base::Settings& settings,
                                                                  const std::string& selfDir);
 
 // What a worker would decide about its configuration when started with `args` (the

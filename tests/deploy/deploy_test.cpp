@@ -13,7 +13,7 @@
 #include <set>
 #include <sstream>
 
-#include "tests/integration/worker_process.h"
+#include "tests/support/worker_process.h"
 
 namespace mvf::testing {
 namespace {

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "supervisor/kubelet_stand_in.h"
-#include "tests/fakes/fake_node.h"
-#include "tests/integration/worker_process.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
+#include "tests/support/fake_node.h"
+#include "tests/support/worker_process.h"
 
 namespace mvf::testing {
 namespace {

@@ -11,10 +11,10 @@
 #include <map>
 #include <thread>
 
+#include "kubelet_stand_in/kubelet_stand_in.h"
 #include "proto/supervisor.grpc.pb.h"
-#include "supervisor/kubelet_stand_in.h"
-#include "tests/fakes/fake_node.h"
-#include "tests/integration/worker_process.h"
+#include "tests/support/fake_node.h"
+#include "tests/support/worker_process.h"
 
 namespace mvf::testing {
 namespace {

@@ -14,10 +14,10 @@
 #include <sstream>
 #include <thread>
 
-#include "supervisor/kubelet_stand_in.h"
-#include "tests/fakes/fake_node.h"
-#include "tests/integration/worker_process.h"
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
+#include "tests/support/fake_node.h"
+#include "tests/support/worker_process.h"
 
 namespace mvf::testing {
 namespace {
@@ -294,7 +294,7 @@ TEST_F(UdmaWorkerTest, ReplacesAStaleSocketFileThatNobodyAnswers) {
   ASSERT_EQ(kubelet_.start(), "");
   {
     // Bound and closed, as a crashed worker leaves it: the file stays, nobody listens.
-    core::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
+    base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strcpy(addr.sun_path, socketPath().c_str());

@@ -8,9 +8,9 @@
 #include <cstring>
 #include <map>
 
-#include "supervisor/kubelet_stand_in.h"
-#include "tests/fakes/fake_sysfs.h"
-#include "tests/integration/worker_process.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
+#include "tests/support/fake_sysfs.h"
+#include "tests/support/worker_process.h"
 
 namespace mvf::testing {
 namespace {
@@ -156,7 +156,7 @@ TEST_F(X11WorkerTest, ASocketThatStartsListeningLaterBecomesHealthy) {
   start(MVF_WORKER_X11);
   ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
   // An X server creates its socket, then listens: inotify reports only the creation.
-  core::UniqueFd server(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  base::UniqueFd server(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::string path = node_.host("/tmp/.X11-unix/X0");

@@ -17,9 +17,9 @@
 #include <set>
 #include <thread>
 
-#include "supervisor/kubelet_stand_in.h"
-#include "tests/integration/worker_process.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/lab/oci_config.h"
+#include "tests/support/worker_process.h"
 
 namespace mvf::testing {
 namespace {

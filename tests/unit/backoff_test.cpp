@@ -1,9 +1,9 @@
 // Registration retries back off exponentially from the initial delay up to the cap.
-#include "workers/core/backoff.h"
+#include "base/backoff.h"
 
 #include <gtest/gtest.h>
 
-namespace mvf::core {
+namespace mvf::base {
 namespace {
 
 TEST(BackoffDelay, DoublesFromInitialAndStopsAtTheCap) {
@@ -17,4 +17,4 @@ TEST(BackoffDelay, DoublesFromInitialAndStopsAtTheCap) {
 }
 
 }  // namespace
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -1,7 +1,7 @@
 // inotify on device dirs: entries coming and going are reported, a dir that does not
 // exist yet is watched through its nearest ancestor, and a lost-events overflow is
 // reported so the worker rescans everything.
-#include "workers/core/dir_watcher.h"
+#include "base/dir_watcher.h"
 
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tests/fakes/fake_node.h"
+#include "tests/support/fake_node.h"
 
-namespace mvf::core {
+namespace mvf::base {
 namespace {
 
 namespace fs = std::filesystem;
@@ -87,4 +87,4 @@ TEST(DirWatcher, ReportsAnOverflowAsAnEventWithNoDir) {
 }
 
 }  // namespace
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -1,12 +1,12 @@
 // The worker's loop runs timers in deadline order, skips cancelled ones, and runs work
 // posted from other threads.
-#include "workers/core/event_loop.h"
+#include "base/event_loop.h"
 
 #include <gtest/gtest.h>
 
 #include <thread>
 
-namespace mvf::core {
+namespace mvf::base {
 namespace {
 
 using namespace std::chrono_literals;
@@ -41,4 +41,4 @@ TEST(EventLoop, RunsWorkPostedFromAnotherThreadOnItsOwnThread) {
 }
 
 }  // namespace
-}  // namespace mvf::core
+}  // namespace mvf::base

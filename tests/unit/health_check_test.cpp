@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
-#include "tests/fakes/fake_node.h"
-#include "workers/core/unix_socket.h"
+#include "base/unix_socket.h"
+#include "tests/support/fake_node.h"
 
 namespace mvf::core {
 namespace {
@@ -49,7 +49,7 @@ class HealthCheckTest : public ::testing::Test {
 
   FakeNode node_;
   FakeResource resource_{node_};
-  EventLoop loop_;
+  base::EventLoop loop_;
   std::vector<std::string> changes_;
   HealthCheck::Changed record_ = [this](const std::string& why) {
     changes_.push_back(why);
@@ -116,11 +116,11 @@ TEST_F(HealthCheckTest, ASocketWhoseBacklogIsFullIsPolledInstead) {
   std::string error;
   int errnum = 0;
   ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
-  UniqueFd listener = listenUnix(node_.host("/tmp/.X11-unix/X0"), &error, &errnum);
+  base::UniqueFd listener = base::listenUnix(node_.host("/tmp/.X11-unix/X0"), &error, &errnum);
   ASSERT_TRUE(listener) << error;
   ASSERT_EQ(::listen(listener.get(), 0), 0);
   int connectError = 0;
-  UniqueFd first = connectUnix(node_.host("/tmp/.X11-unix/X0"), &connectError);
+  base::UniqueFd first = base::connectUnix(node_.host("/tmp/.X11-unix/X0"), &connectError);
   ASSERT_TRUE(first);
 
   HealthCheck health(loop_, resource_, 10ms, record_);

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/fakes/fake_node.h"
+#include "tests/support/fake_node.h"
 
 namespace mvf::core {
 namespace {

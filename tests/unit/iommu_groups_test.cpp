@@ -5,7 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/fakes/fake_sysfs.h"
+#include "tests/support/fake_sysfs.h"
 
 namespace mvf::vfio {
 namespace {

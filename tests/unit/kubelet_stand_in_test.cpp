@@ -1,6 +1,6 @@
 // The stand-in's kubelet rules: quantities as kubectl prints them, and which resource
 // names a kubelet accepts.
-#include "supervisor/kubelet_stand_in.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
 
 #include <gtest/gtest.h>
 

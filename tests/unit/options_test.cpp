@@ -1,6 +1,6 @@
 // Option parsing: flag > MVF_* env > the worker's INI section > [global] > default, and
 // every bad option or value refused with a message naming it and where it came from.
-#include "workers/core/options.h"
+#include "base/options.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <map>
 
-#include "tests/fakes/fake_node.h"
+#include "tests/support/fake_node.h"
 #include "workers/core/worker.h"
 
 namespace mvf::core {
@@ -20,26 +20,26 @@ using ::testing::HasSubstr;
 const ResourceSpec kSpec{
     .name = "usb",
     .hasExclusiveMode = true,
-    .options = {{"usb-match", "", "VID:PID selectors", Scope::kWorker, nullptr, true},
-                {"display", "", "a display number", Scope::kWorker, integerIn(0, 63)}},
+    .options = {{"usb-match", "", "VID:PID selectors", base::Scope::kWorker, nullptr, true},
+                {"display", "", "a display number", base::Scope::kWorker, base::integerIn(0, 63)}},
 };
 
 class OptionsTest : public ::testing::Test {
  protected:
-  std::variant<ParsedOptions, std::string> parse(std::vector<std::string> args) {
-    return parseOptions(workerOptions(kSpec), "usb", args, [this](const std::string& name) {
+  std::variant<base::ParsedOptions, std::string> parse(std::vector<std::string> args) {
+    return base::parseOptions(workerOptions(kSpec), "usb", args, [this](const std::string& name) {
       auto it = env_.find(name);
       return it == env_.end() ? std::nullopt : std::optional(it->second);
     });
   }
 
-  Settings settings(std::vector<std::string> args) {
+  base::Settings settings(std::vector<std::string> args) {
     auto parsed = parse(std::move(args));
     if (auto* error = std::get_if<std::string>(&parsed)) {
       ADD_FAILURE() << *error;
       return {};
     }
-    return std::get<ParsedOptions>(parsed).settings;
+    return std::get<base::ParsedOptions>(parsed).settings;
   }
 
   std::string error(std::vector<std::string> args) {
@@ -59,7 +59,7 @@ class OptionsTest : public ::testing::Test {
 };
 
 TEST_F(OptionsTest, DefaultsApplyWhenNothingIsGiven) {
-  Settings s = settings({});
+  base::Settings s = settings({});
   EXPECT_EQ(s.text("kubelet-dir"), "/var/lib/kubelet/device-plugins");
   EXPECT_EQ(s.text("host-root"), "/");
   EXPECT_EQ(s.integer("shared-count"), 1000);
@@ -76,7 +76,7 @@ TEST_F(OptionsTest, PrecedenceIsFlagThenEnvThenSectionThenGlobalThenDefault) {
           "[udma]\nshared-count = 99\n");
   env_["MVF_CONFIG"] = config;
   env_["MVF_SHARED_COUNT"] = "2";
-  Settings s = settings({"--shared-count", "1"});
+  base::Settings s = settings({"--shared-count", "1"});
   EXPECT_EQ(s.integer("shared-count"), 1);
   EXPECT_EQ(s.text("log-level"), "error");  // [usb] over [global]
   EXPECT_EQ(s.text("host-root"), "/g");     // [global] over the default
@@ -175,26 +175,27 @@ TEST_F(OptionsTest, OtherWorkersSectionsAreTheirsToCheck) {
 }
 
 TEST_F(OptionsTest, ActionsAreRecognised) {
-  EXPECT_EQ(std::get<ParsedOptions>(parse({"--check-config"})).action, Action::kCheckConfig);
-  EXPECT_EQ(std::get<ParsedOptions>(parse({"--version"})).action, Action::kVersion);
-  auto help = std::get<ParsedOptions>(parse({"--help"}));
-  EXPECT_EQ(help.action, Action::kHelp);
+  EXPECT_EQ(std::get<base::ParsedOptions>(parse({"--check-config"})).action,
+            base::Action::kCheckConfig);
+  EXPECT_EQ(std::get<base::ParsedOptions>(parse({"--version"})).action, base::Action::kPrintVersion);
+  auto help = std::get<base::ParsedOptions>(parse({"--help"}));
+  EXPECT_EQ(help.action, base::Action::kHelp);
   EXPECT_THAT(help.help, HasSubstr("MVF_SHARED_COUNT"));
 }
 
 TEST(ParseDuration, AcceptsWholeNumbersWithAUnit) {
-  EXPECT_EQ(parseDuration("500ms"), Duration(500));
-  EXPECT_EQ(parseDuration("30s"), Duration(30'000));
-  EXPECT_EQ(parseDuration("2m"), Duration(120'000));
-  EXPECT_EQ(parseDuration("1h"), Duration(3'600'000));
+  EXPECT_EQ(base::parseDuration("500ms"), base::Duration(500));
+  EXPECT_EQ(base::parseDuration("30s"), base::Duration(30'000));
+  EXPECT_EQ(base::parseDuration("2m"), base::Duration(120'000));
+  EXPECT_EQ(base::parseDuration("1h"), base::Duration(3'600'000));
   for (const char* bad : {"", "s", "30", "1.5s", "-1s", "10 s", "1d", "99999999999999999999s"}) {
-    EXPECT_EQ(parseDuration(bad), std::nullopt) << bad;
+    EXPECT_EQ(base::parseDuration(bad), std::nullopt) << bad;
   }
 }
 
 TEST(EnvName, IsMvfPrefixedUpperSnakeCase) {
-  EXPECT_EQ(envName("shared-count"), "MVF_SHARED_COUNT");
-  EXPECT_EQ(envName("kubelet-dir"), "MVF_KUBELET_DIR");
+  EXPECT_EQ(base::envName("shared-count"), "MVF_SHARED_COUNT");
+  EXPECT_EQ(base::envName("kubelet-dir"), "MVF_KUBELET_DIR");
 }
 
 }  // namespace

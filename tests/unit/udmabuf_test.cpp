@@ -6,7 +6,7 @@
 
 #include <functional>
 
-#include "tests/fakes/fake_node.h"
+#include "tests/support/fake_node.h"
 
 namespace mvf::udma {
 namespace {

@@ -7,7 +7,7 @@
 
 #include <algorithm>
 
-#include "tests/fakes/fake_sysfs.h"
+#include "tests/support/fake_sysfs.h"
 
 namespace mvf::usb {
 namespace {

@@ -4,7 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "tests/fakes/fake_node.h"
+#include "tests/support/fake_node.h"
 #include "workers/core/inventory.h"
 
 namespace mvf::x11 {

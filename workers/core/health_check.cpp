@@ -6,11 +6,11 @@
 #include <cerrno>
 #include <cstring>
 
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 namespace mvf::core {
 
-HealthCheck::HealthCheck(EventLoop& loop, const Resource& resource, Duration interval,
+HealthCheck::HealthCheck(base::EventLoop& loop, const Resource& resource, base::Duration interval,
                          Changed changed)
     : loop_(loop), resource_(resource), interval_(interval), changed_(std::move(changed)) {}
 
@@ -20,7 +20,7 @@ HealthCheck::~HealthCheck() {
 }
 
 void HealthCheck::update(const Scan& scan) {
-  if (interval_ == Duration::zero()) return;
+  if (interval_ == base::Duration::zero()) return;
   polled_.clear();
   std::map<std::string, const Unit*> wanted;  // socket → its unit
   for (const auto& unit : scan.units) {
@@ -39,12 +39,12 @@ void HealthCheck::update(const Scan& scan) {
       continue;
     }
     int error = 0;
-    UniqueFd fd = resource_.host().connectSocket(socket, &error);
+    base::UniqueFd fd = resource_.host().connectSocket(socket, &error);
     if (!fd) {
       // A full backlog, or a listener gone since the scan looked: polled instead, so its
       // next re-check tells which.
-      logger("health")->debug("cannot hold a connection to {} ({}); polling it instead", socket,
-                              std::strerror(error));
+      base::logger("health")->debug("cannot hold a connection to {} ({}); polling it instead",
+                                    socket, std::strerror(error));
       if (!unit->healthPolled) polled_.push_back(*unit);
       continue;
     }
@@ -80,7 +80,7 @@ void HealthCheck::onReadable(const std::string& socket) {
   if (n > 0) {
     // A listener that talks first is alive, but would wake us for every byte it sends:
     // re-checked by polling from now on.
-    logger("health")->debug("{} sent data unasked; polling it instead of holding it", socket);
+    base::logger("health")->debug("{} sent data unasked; polling it instead of holding it", socket);
     talkative_.insert(socket);
     if (!unit.healthPolled) polled_.push_back(std::move(unit));
     armTimer();

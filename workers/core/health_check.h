@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "workers/core/event_loop.h"
-#include "workers/core/options.h"
+#include "base/event_loop.h"
+#include "base/options.h"
 #include "workers/core/resource.h"
 
 namespace mvf::core {
@@ -25,7 +25,8 @@ class HealthCheck {
  public:
   using Changed = std::function<void(const std::string& why)>;
 
-  HealthCheck(EventLoop& loop, const Resource& resource, Duration interval, Changed changed);
+  HealthCheck(base::EventLoop& loop, const Resource& resource, base::Duration interval,
+              Changed changed);
   ~HealthCheck();
   HealthCheck(const HealthCheck&) = delete;
   HealthCheck& operator=(const HealthCheck&) = delete;
@@ -39,7 +40,7 @@ class HealthCheck {
  private:
   struct Held {
     Unit unit;
-    UniqueFd fd;
+    base::UniqueFd fd;
   };
 
   void onReadable(const std::string& socket);
@@ -47,14 +48,14 @@ class HealthCheck {
   void release(std::map<std::string, Held>::iterator it);
   void armTimer();
 
-  EventLoop& loop_;
+  base::EventLoop& loop_;
   const Resource& resource_;
-  const Duration interval_;
+  const base::Duration interval_;
   const Changed changed_;
   std::map<std::string, Held> held_;  // by socket host path
   std::vector<Unit> polled_;          // as the last scan found them
   std::set<std::string> talkative_;   // sockets whose listener sent data: polled, not held
-  EventLoop::TimerId timer_ = 0;
+  base::EventLoop::TimerId timer_ = 0;
 };
 
 }  // namespace mvf::core

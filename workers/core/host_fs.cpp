@@ -13,8 +13,8 @@
 #include <climits>
 #include <vector>
 
-#include "workers/core/options.h"
-#include "workers/core/unix_socket.h"
+#include "base/options.h"
+#include "base/unix_socket.h"
 
 namespace mvf::core {
 namespace {
@@ -95,11 +95,11 @@ std::string_view describe(FileType type) {
 
 HostFs::HostFs(std::string root) : root_(std::move(root)) {
   while (!root_.empty() && root_.back() == '/') root_.pop_back();
-  rootFd_ = std::make_shared<const UniqueFd>(
+  rootFd_ = std::make_shared<const base::UniqueFd>(
       ::open(root_.empty() ? "/" : root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
 }
 
-UniqueFd HostFs::open(std::string_view hostPath, int flags) const {
+base::UniqueFd HostFs::open(std::string_view hostPath, int flags) const {
   size_t start = hostPath.find_first_not_of('/');
   std::string relative =
       start == std::string_view::npos ? "." : std::string(hostPath.substr(start));
@@ -109,14 +109,14 @@ UniqueFd HostFs::open(std::string_view hostPath, int flags) const {
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
     long fd = ::syscall(SYS_openat2, rootFd_->get(), relative.c_str(), &how, sizeof(how));
     // ENOSYS: before Linux 5.6; EPERM: a seccomp profile that does not know openat2.
-    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return UniqueFd(static_cast<int>(fd));
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return base::UniqueFd(static_cast<int>(fd));
   }
   auto resolved = resolve(hostPath, /*followLast=*/(flags & O_NOFOLLOW) == 0);
   if (!resolved) {
     errno = ELOOP;
-    return UniqueFd();
+    return base::UniqueFd();
   }
-  return UniqueFd(::open(local(*resolved).c_str(), flags | O_CLOEXEC));
+  return base::UniqueFd(::open(local(*resolved).c_str(), flags | O_CLOEXEC));
 }
 
 std::string HostFs::local(std::string_view hostPath) const {
@@ -157,7 +157,7 @@ std::optional<std::string> HostFs::resolve(std::string_view hostPath, bool follo
 }
 
 FileType HostFs::lstat(std::string_view hostPath) const {
-  UniqueFd fd = open(hostPath, O_PATH | O_NOFOLLOW);
+  base::UniqueFd fd = open(hostPath, O_PATH | O_NOFOLLOW);
   struct stat st {};
   if (!fd || ::fstat(fd.get(), &st) != 0) {
     return errno == ENOENT || errno == ENOTDIR ? FileType::kMissing : FileType::kUnreadable;
@@ -166,7 +166,7 @@ FileType HostFs::lstat(std::string_view hostPath) const {
 }
 
 std::optional<HostDir> HostFs::openDir(std::string_view hostPath) const {
-  UniqueFd fd = open(hostPath, O_RDONLY | O_DIRECTORY);
+  base::UniqueFd fd = open(hostPath, O_RDONLY | O_DIRECTORY);
   if (!fd) return std::nullopt;
   return HostDir(std::move(fd));
 }
@@ -178,18 +178,18 @@ std::vector<std::string> HostFs::list(std::string_view hostPath) const {
   return dir->list();
 }
 
-UniqueFd HostFs::connectSocket(std::string_view hostPath, int* error) const {
+base::UniqueFd HostFs::connectSocket(std::string_view hostPath, int* error) const {
   size_t slash = hostPath.rfind('/');
   if (slash == std::string_view::npos) {
     *error = EINVAL;
-    return UniqueFd();
+    return base::UniqueFd();
   }
   auto dir = openDir(hostPath.substr(0, slash == 0 ? 1 : slash));
   if (!dir) {
     *error = errno;
-    return UniqueFd();
+    return base::UniqueFd();
   }
-  return connectUnix(
+  return base::connectUnix(
       "/proc/self/fd/" + std::to_string(dir->fd()) + "/" + std::string(hostPath.substr(slash + 1)),
       error);
 }
@@ -201,13 +201,14 @@ int HostFs::probeSocket(std::string_view hostPath) const {
 }
 
 std::optional<std::string> HostDir::read(const std::string& name) const {
-  UniqueFd file(::openat(fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  base::UniqueFd file(
+      ::openat(fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat st {};
   if (!file || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
   char buffer[4096];
   ssize_t length = ::read(file.get(), buffer, sizeof(buffer));
   if (length < 0) return std::nullopt;
-  return trim(std::string_view(buffer, static_cast<size_t>(length)));
+  return base::trim(std::string_view(buffer, static_cast<size_t>(length)));
 }
 
 std::optional<std::string> HostDir::linkName(const std::string& name) const {

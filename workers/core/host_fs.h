@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace mvf::core {
 
@@ -37,7 +37,7 @@ std::optional<int64_t> parseNumber(std::string_view text, int base = 10);
 // resolving its path again for each (a scan of 500 USB devices reads thousands).
 class HostDir {
  public:
-  explicit HostDir(UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit HostDir(base::UniqueFd fd) : fd_(std::move(fd)) {}
 
   // A sysfs attribute: the content of the regular file `name`, trimmed, at most 4 KiB.
   // nullopt when it is missing, not a regular file, or unreadable. Never blocks: a fifo
@@ -60,7 +60,7 @@ class HostDir {
   int fd() const { return fd_.get(); }
 
  private:
-  UniqueFd fd_;
+  base::UniqueFd fd_;
 };
 
 // A PCI device's NUMA node from its numa_node attribute; nullopt for -1 (none) or junk.
@@ -95,11 +95,11 @@ class HostFs {
   // The names in a directory, sorted; empty when it is missing or unreadable.
   std::vector<std::string> list(std::string_view hostPath) const;
 
-  // connect()s to a unix socket of the host without blocking, as connectUnix() does, and
+  // connect()s to a unix socket of the host without blocking, as base::connectUnix() does, and
   // returns the connection (or an invalid fd and *error). The path goes through
   // /proc/self/fd of its open directory, so a deep host root never makes it too long
   // for sun_path.
-  UniqueFd connectSocket(std::string_view hostPath, int* error) const;
+  base::UniqueFd connectSocket(std::string_view hostPath, int* error) const;
 
   // Whether something listens on a unix socket of the host: 0 when it does (a full
   // backlog included), else the errno (ECONNREFUSED: a stale socket nobody listens on).
@@ -108,10 +108,10 @@ class HostFs {
  private:
   // Opens a host path with every symlink resolved inside the root: in the kernel by
   // openat2(RESOLVE_IN_ROOT) where it has it (Linux 5.6), else by resolve().
-  UniqueFd open(std::string_view hostPath, int flags) const;
+  base::UniqueFd open(std::string_view hostPath, int flags) const;
 
-  std::string root_;                        // no trailing slash; "" for "/"
-  std::shared_ptr<const UniqueFd> rootFd_;  // O_PATH; shared by copies
+  std::string root_;                              // no trailing slash; "" for "/"
+  std::shared_ptr<const base::UniqueFd> rootFd_;  // O_PATH; shared by copies
 };
 
 }  // namespace mvf::core

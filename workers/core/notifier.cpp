@@ -5,15 +5,15 @@
 #include <cerrno>
 #include <cstring>
 
-#include "workers/core/json.h"
-#include "workers/core/logging.h"
+#include "base/json.h"
+#include "base/logging.h"
 
 namespace mvf::core {
 
 Notifier::Notifier(int fd, std::string worker) : fd_(fd), worker_(std::move(worker)) {
   int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-    logger("notify")->warn("fcntl(notify fd {}, O_NONBLOCK): {}", fd, std::strerror(errno));
+    base::logger("notify")->warn("fcntl(notify fd {}, O_NONBLOCK): {}", fd, std::strerror(errno));
   }
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
@@ -35,17 +35,17 @@ void Notifier::send(mvf::supervisor::v1::WorkerEvent::Kind kind, uint32_t total,
   event.set_total(total);
   event.set_healthy(healthy);
   event.set_detail(detail);
-  std::string line = toJson(event) + '\n';
+  std::string line = base::toJson(event) + '\n';
   // Lines are far below PIPE_BUF, so each write is atomic: all of it or nothing.
   ssize_t written = ::write(fd_.get(), line.data(), line.size());
   if (written >= 0) return;
   if (errno == EAGAIN) {
-    logger("notify")->debug("notify pipe full; dropped a {} event",
-                            mvf::supervisor::v1::WorkerEvent::Kind_Name(kind));
+    base::logger("notify")->debug("notify pipe full; dropped a {} event",
+                                  mvf::supervisor::v1::WorkerEvent::Kind_Name(kind));
   } else {
     broken_ = true;
-    logger("notify")->warn("write(notify fd {}): {}; no more events will be sent", fd_.get(),
-                           std::strerror(errno));
+    base::logger("notify")->warn("write(notify fd {}): {}; no more events will be sent", fd_.get(),
+                                 std::strerror(errno));
   }
 }
 

@@ -2,8 +2,8 @@
 
 #include <string>
 
+#include "base/unique_fd.h"
 #include "proto/supervisor.pb.h"
-#include "workers/core/unique_fd.h"
 
 namespace mvf::core {
 
@@ -22,7 +22,7 @@ class Notifier {
             const std::string& detail = "");
 
  private:
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   std::string worker_;
   bool broken_ = false;
 };

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 namespace mvf::core {
 
@@ -137,8 +137,8 @@ void StreamHub::add(const std::shared_ptr<ListAndWatchStream>& stream) {
     latest = latest_;
     number = published_;
   }
-  logger("service")->info("ListAndWatch opened; sending {} devices",
-                          latest ? latest->devices_size() : 0);
+  base::logger("service")->info("ListAndWatch opened; sending {} devices",
+                                latest ? latest->devices_size() : 0);
   // A publish that raced with us may have offered a newer list already; the number
   // makes this offer a no-op then.
   if (latest) stream->offer(std::move(latest), number);
@@ -201,7 +201,7 @@ grpc::ServerUnaryReactor* PluginService::Allocate(grpc::CallbackServerContext* c
                                                   const v1beta1::AllocateRequest* request,
                                                   v1beta1::AllocateResponse* response) {
   grpc::Status status = inventory_.allocate(*request, response);
-  auto log = logger("allocate");
+  auto log = base::logger("allocate");
   for (int i = 0; i < request->container_requests_size(); ++i) {
     const auto& ids = request->container_requests(i).devices_ids();
     std::string idList;

@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "workers/core/logging.h"
-#include "workers/core/unix_socket.h"
+#include "base/logging.h"
+#include "base/unix_socket.h"
 
 namespace mvf::core {
 
@@ -22,7 +22,7 @@ PluginSocket::Outcome PluginSocket::listen(std::string* detail) {
   close();
   for (int attempt = 0; attempt < 2; ++attempt) {
     int errnum = 0;
-    fd_ = listenUnix(path_, detail, &errnum);
+    fd_ = base::listenUnix(path_, detail, &errnum);
     if (fd_) break;
     if (errnum == ENOENT) return Outcome::kNoDir;
     if (errnum != EADDRINUSE || attempt > 0) return Outcome::kFailed;
@@ -34,7 +34,7 @@ PluginSocket::Outcome PluginSocket::listen(std::string* detail) {
       return Outcome::kFailed;
     }
     if (S_ISSOCK(st.st_mode)) {
-      int probe = probeUnixSocket(path_);
+      int probe = base::probeUnixSocket(path_);
       if (probe == 0) {
         *detail = path_ + " is served by another process";
         return Outcome::kBusy;
@@ -46,8 +46,8 @@ PluginSocket::Outcome PluginSocket::listen(std::string* detail) {
     }
     // A socket nobody listens on, or a plain file or symlink where our socket belongs:
     // junk the kubelet itself would delete on its next start.
-    logger("socket")->info("removing stale {} ({})", path_,
-                           S_ISSOCK(st.st_mode) ? "nobody answers on it" : "not a socket");
+    base::logger("socket")->info("removing stale {} ({})", path_,
+                                 S_ISSOCK(st.st_mode) ? "nobody answers on it" : "not a socket");
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
       *detail = "unlink(" + path_ + "): " + std::strerror(errno);
       return Outcome::kFailed;
@@ -68,7 +68,8 @@ void PluginSocket::acceptPending() {
     int conn = ::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (conn < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      if (errno != EAGAIN) logger("socket")->warn("accept({}): {}", path_, std::strerror(errno));
+      if (errno != EAGAIN)
+        base::logger("socket")->warn("accept({}): {}", path_, std::strerror(errno));
       return;
     }
     grpc::AddInsecureChannelFromFd(&server_, conn);  // takes ownership of conn

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace mvf::core {
 
@@ -42,7 +42,7 @@ class PluginSocket {
  private:
   const std::string path_;
   grpc::Server& server_;
-  UniqueFd fd_;
+  base::UniqueFd fd_;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
 };

@@ -8,8 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/options.h"
 #include "workers/core/host_fs.h"
-#include "workers/core/options.h"
 
 namespace mvf::core {
 
@@ -17,7 +17,7 @@ namespace mvf::core {
 enum class Mode { kShared, kExclusive };
 
 // The --mode setting; shared for a resource that has no exclusive mode (and no option).
-inline Mode modeOf(const Settings& settings) {
+inline Mode modeOf(const base::Settings& settings) {
   return settings.has("mode") && settings.text("mode") == "exclusive" ? Mode::kExclusive
                                                                       : Mode::kShared;
 }
@@ -109,8 +109,8 @@ class Resource {
 struct ResourceSpec {
   std::string name;  // "udma": resource intel.com/udma, socket udma.sock, INI section [udma]
   bool hasExclusiveMode = false;
-  std::vector<OptionSpec> options;  // the resource's own options
-  std::function<std::unique_ptr<Resource>(const Settings&, const HostFs&)> create;
+  std::vector<base::OptionSpec> options;  // the resource's own options
+  std::function<std::unique_ptr<Resource>(const base::Settings&, const HostFs&)> create;
 };
 
 }  // namespace mvf::core

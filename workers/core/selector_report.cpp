@@ -2,7 +2,7 @@
 
 #include <spdlog/fmt/ranges.h>
 
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 namespace mvf::core {
 
@@ -12,12 +12,12 @@ std::string SelectorReport::report(const std::string& selector,
   std::string line;
   if (matched.empty() && told == Told::kNothing) {
     line = fmt::format("{} matches nothing on this node (yet)", selector);
-    logger(component_)->warn(line);
+    base::logger(component_)->warn(line);
     told = Told::kUnmatched;
   } else if (!matched.empty() && told != Told::kMatched) {
     line = fmt::format("{} {}matches {}", selector, told == Told::kUnmatched ? "now " : "",
                        fmt::join(matched, ", "));
-    logger(component_)->info(line);
+    base::logger(component_)->info(line);
     told = Told::kMatched;
   }
   return line;

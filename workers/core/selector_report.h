@@ -12,7 +12,7 @@ namespace mvf::core {
 // would otherwise pass unnoticed. A resource calls report() after each scan.
 class SelectorReport {
  public:
-  // `component` names the logger, e.g. "usb".
+  // `component` names the base::logger, e.g. "usb".
   explicit SelectorReport(std::string component) : component_(std::move(component)) {}
 
   // `selector` as the operator wrote it ("--usb-match 0403:6001"), `matched` the IDs of

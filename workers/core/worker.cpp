@@ -12,20 +12,20 @@
 #include <iostream>
 #include <optional>
 
-#include "workers/core/backoff.h"
-#include "workers/core/dir_watcher.h"
-#include "workers/core/event_loop.h"
+#include "base/backoff.h"
+#include "base/dir_watcher.h"
+#include "base/event_loop.h"
+#include "base/instance_lock.h"
+#include "base/logging.h"
+#include "base/signals.h"
+#include "base/unix_socket.h"
+#include "base/version.h"
 #include "workers/core/health_check.h"
-#include "workers/core/instance_lock.h"
 #include "workers/core/inventory.h"
-#include "workers/core/logging.h"
 #include "workers/core/notifier.h"
 #include "workers/core/plugin_service.h"
 #include "workers/core/plugin_socket.h"
 #include "workers/core/registrar.h"
-#include "workers/core/signals.h"
-#include "workers/core/unix_socket.h"
-#include "workers/core/version.h"
 
 namespace mvf::core {
 namespace {
@@ -47,11 +47,11 @@ struct WorkerConfig {
   Mode mode = Mode::kShared;
   uint32_t sharedCount = 0;
   int notifyFd = -1;
-  Duration resync{}, recheck{}, health{}, heartbeat{}, backoffInitial{}, backoffMax{},
+  base::Duration resync{}, recheck{}, health{}, heartbeat{}, backoffInitial{}, backoffMax{},
       pollInterval{};
   bool poll = false;
   spdlog::level::level_enum logLevel = spdlog::level::info;
-  LogFormat logFormat = LogFormat::kText;
+  base::LogFormat logFormat = base::LogFormat::kText;
 };
 
 // Identity of a file, to tell a re-created kubelet.sock from the one we registered with.
@@ -67,11 +67,11 @@ std::optional<FileId> fileId(const std::string& path) {
   return FileId{st.st_dev, st.st_ino};
 }
 
-std::string ms(Duration d) { return std::to_string(d.count()) + "ms"; }
+std::string ms(base::Duration d) { return std::to_string(d.count()) + "ms"; }
 
 // Validates what the option checks cannot see alone; returns the config or an error.
 std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
-                                                   const Settings& settings) {
+                                                   const base::Settings& settings) {
   WorkerConfig config;
   config.name = spec.name;
   config.resourceName = "intel.com/" + spec.name;
@@ -84,10 +84,10 @@ std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
   config.lockPath = settings.text("run-dir") + "/" + spec.name + ".lock";
   config.hostRoot = settings.text("host-root");
   for (const auto& path : {config.socketPath, config.kubeletSocket}) {
-    if (path.size() > kMaxUnixPath) {
+    if (path.size() > base::kMaxUnixPath) {
       return "invalid value '" + config.kubeletDir + "' for kubelet-dir: the socket path " + path +
              " is " + std::to_string(path.size()) + " bytes; a unix socket path must be at most " +
-             std::to_string(kMaxUnixPath);
+             std::to_string(base::kMaxUnixPath);
     }
   }
   config.mode = modeOf(settings);
@@ -111,13 +111,14 @@ std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
   config.pollInterval = settings.duration("poll-interval");
   config.poll = settings.text("watch") == "poll";
   config.logLevel = spdlog::level::from_str(settings.text("log-level"));
-  config.logFormat = settings.text("log-format") == "json" ? LogFormat::kJson : LogFormat::kText;
+  config.logFormat =
+      settings.text("log-format") == "json" ? base::LogFormat::kJson : base::LogFormat::kText;
   return config;
 }
 
 class Worker {
  public:
-  Worker(WorkerConfig config, std::unique_ptr<Resource> resource, UniqueFd signals)
+  Worker(WorkerConfig config, std::unique_ptr<Resource> resource, base::UniqueFd signals)
       : config_(std::move(config)),
         signals_(std::move(signals)),
         resource_(std::move(resource)),
@@ -132,7 +133,7 @@ class Worker {
         registrar_(config_.kubeletSocket, config_.resourceName, config_.name + ".sock"),
         health_(loop_, *resource_, config_.health,
                 [this](const std::string& why) { rescan("health check: " + why); }),
-        log_(logger("worker")) {
+        log_(base::logger("worker")) {
     if (config_.notifyFd >= 0) notifier_ = Notifier(config_.notifyFd, config_.name);
   }
 
@@ -450,7 +451,8 @@ class Worker {
 
   void scheduleRetry(const std::string& why) {
     ++failures_;
-    Duration delay = backoffDelay(failures_, config_.backoffInitial, config_.backoffMax);
+    base::Duration delay =
+        base::backoffDelay(failures_, config_.backoffInitial, config_.backoffMax);
     // An absent kubelet is normal for a while: say so now and then, not every retry.
     auto level = failures_ == 1 || failures_ % 12 == 0 ? spdlog::level::warn : spdlog::level::debug;
     log_->log(level, "not registered: {}; attempt {}, next in {}", why, failures_, ms(delay));
@@ -480,16 +482,16 @@ class Worker {
   }
 
   WorkerConfig config_;
-  UniqueFd signals_;  // SIGTERM, SIGINT, SIGHUP
+  base::UniqueFd signals_;  // SIGTERM, SIGINT, SIGHUP
   std::unique_ptr<Resource> resource_;
-  EventLoop loop_;
+  base::EventLoop loop_;
   Inventory inventory_;
   StreamHub hub_;
   PluginService service_;
   std::unique_ptr<grpc::Server> server_;
   std::optional<PluginSocket> socket_;
-  InstanceLock lock_;
-  DirWatcher watcher_;
+  base::InstanceLock lock_;
+  base::DirWatcher watcher_;
   Notifier notifier_;
   Registrar registrar_;  // destroyed before the loop its callbacks post to
   HealthCheck health_;
@@ -505,55 +507,57 @@ class Worker {
   uint64_t generation_ = 0;  // of registration attempts; streams carry the one they began in
   std::optional<FileId> registeredWith_;
   std::string serveProblem_;
-  EventLoop::TimerId retryTimer_ = 0;
-  EventLoop::TimerId serveTimer_ = 0;
-  EventLoop::TimerId resyncTimer_ = 0;
-  EventLoop::TimerId recheckTimer_ = 0;
+  base::EventLoop::TimerId retryTimer_ = 0;
+  base::EventLoop::TimerId serveTimer_ = 0;
+  base::EventLoop::TimerId resyncTimer_ = 0;
+  base::EventLoop::TimerId recheckTimer_ = 0;
 };
 
 }  // namespace
 
-std::vector<OptionSpec> workerOptions(const ResourceSpec& spec) {
-  std::vector<OptionSpec> options = {
-      {"config", "", "INI config file", Scope::kFlagOrEnv, nullptr},
+std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec) {
+  std::vector<base::OptionSpec> options = {
+      {"config", "", "INI config file", base::Scope::kFlagOrEnv, nullptr},
       {"kubelet-dir", "/var/lib/kubelet/device-plugins", "the kubelet's device plugin dir",
-       Scope::kCommon, absolutePath()},
+       base::Scope::kCommon, base::absolutePath()},
       {"host-root", "/", "where the host's / is mounted; every host path is read under it",
-       Scope::kCommon, absolutePath()},
-      {"run-dir", "/run/mvf", "dir for the single-instance lock", Scope::kCommon, absolutePath()},
-      {"log-level", "info", "trace, debug, info, warn, error, critical or off", Scope::kCommon,
-       oneOf({"trace", "debug", "info", "warn", "error", "critical", "off"})},
-      {"log-format", "text", "text or json", Scope::kCommon, oneOf({"text", "json"})},
-      {"notify-fd", "", "pipe to the supervisor for worker events", Scope::kFlagOnly,
-       integerIn(0, 1 << 20)},
-      {"shared-count", "1000", "device IDs advertised in shared mode", Scope::kCommon,
-       integerIn(1, 10000)},
+       base::Scope::kCommon, base::absolutePath()},
+      {"run-dir", "/run/mvf", "dir for the single-instance lock", base::Scope::kCommon,
+       base::absolutePath()},
+      {"log-level", "info", "trace, debug, info, warn, error, critical or off",
+       base::Scope::kCommon,
+       base::oneOf({"trace", "debug", "info", "warn", "error", "critical", "off"})},
+      {"log-format", "text", "text or json", base::Scope::kCommon, base::oneOf({"text", "json"})},
+      {"notify-fd", "", "pipe to the supervisor for worker events", base::Scope::kFlagOnly,
+       base::integerIn(0, 1 << 20)},
+      {"shared-count", "1000", "device IDs advertised in shared mode", base::Scope::kCommon,
+       base::integerIn(1, 10000)},
   };
   if (spec.hasExclusiveMode) {
     options.push_back({"mode", "shared",
                        "shared: <count> IDs that all grant every device; exclusive: one ID per "
                        "device",
-                       Scope::kWorker, oneOf({"shared", "exclusive"})});
+                       base::Scope::kWorker, base::oneOf({"shared", "exclusive"})});
   }
-  std::vector<OptionSpec> timers = {
+  std::vector<base::OptionSpec> timers = {
       {"resync-interval", "30s", "full rescan and plugin dir check, for what inotify misses",
-       Scope::kCommon, durationIn(10ms, 24h)},
+       base::Scope::kCommon, base::durationIn(10ms, 24h)},
       {"recheck-interval", "100ms",
        "rescan delay while a device may become usable without an event (a new X socket)",
-       Scope::kCommon, durationIn(1ms, 1h)},
+       base::Scope::kCommon, base::durationIn(1ms, 1h)},
       {"health-interval", "500ms",
-       "re-check of devices whose health no filesystem event reports (0: off)", Scope::kCommon,
-       durationIn(0ms, 1h)},
-      {"heartbeat-interval", "5s", "heartbeat events on the notify fd", Scope::kCommon,
-       durationIn(10ms, 1h)},
-      {"register-backoff", "50ms", "first delay before retrying registration", Scope::kCommon,
-       durationIn(1ms, 1h)},
-      {"register-backoff-max", "5s", "longest delay between registration attempts", Scope::kCommon,
-       durationIn(1ms, 1h)},
-      {"poll-interval", "2s", "rescan period when inotify is not available", Scope::kCommon,
-       durationIn(10ms, 1h)},
+       "re-check of devices whose health no filesystem event reports (0: off)",
+       base::Scope::kCommon, base::durationIn(0ms, 1h)},
+      {"heartbeat-interval", "5s", "heartbeat events on the notify fd", base::Scope::kCommon,
+       base::durationIn(10ms, 1h)},
+      {"register-backoff", "50ms", "first delay before retrying registration", base::Scope::kCommon,
+       base::durationIn(1ms, 1h)},
+      {"register-backoff-max", "5s", "longest delay between registration attempts",
+       base::Scope::kCommon, base::durationIn(1ms, 1h)},
+      {"poll-interval", "2s", "rescan period when inotify is not available", base::Scope::kCommon,
+       base::durationIn(10ms, 1h)},
       {"watch", "inotify", "inotify (falls back to polling when unavailable) or poll",
-       Scope::kCommon, oneOf({"inotify", "poll"})},
+       base::Scope::kCommon, base::oneOf({"inotify", "poll"})},
   };
   options.insert(options.end(), timers.begin(), timers.end());
   options.insert(options.end(), spec.options.begin(), spec.options.end());
@@ -567,10 +571,10 @@ void limitMallocArenas() {
 }
 
 ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
-                        const EnvLookup& env) {
-  auto parsed = parseOptions(workerOptions(spec), spec.name, args, env);
+                        const base::EnvLookup& env) {
+  auto parsed = base::parseOptions(workerOptions(spec), spec.name, args, env);
   if (auto* error = std::get_if<std::string>(&parsed)) return {false, *error};
-  const Settings& settings = std::get<ParsedOptions>(parsed).settings;
+  const base::Settings& settings = std::get<base::ParsedOptions>(parsed).settings;
   auto config = makeConfig(spec, settings);
   if (auto* error = std::get_if<std::string>(&config)) return {false, *error};
   return {true, settings.describe()};
@@ -584,20 +588,20 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
   limitMallocArenas();
 
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto parsed = parseOptions(workerOptions(spec), spec.name, args);
+  auto parsed = base::parseOptions(workerOptions(spec), spec.name, args);
   if (auto* error = std::get_if<std::string>(&parsed)) {
     std::cerr << binary << ": " << *error << "\n";
     return kExitConfig;
   }
-  auto& options = std::get<ParsedOptions>(parsed);
+  auto& options = std::get<base::ParsedOptions>(parsed);
   switch (options.action) {
-    case Action::kHelp:
+    case base::Action::kHelp:
       std::cout << "Usage: " << binary << " [options]\n"
                 << "Device plugin for intel.com/" << spec.name << ".\n\n"
                 << options.help;
       return kExitOk;
-    case Action::kVersion:
-      std::cout << binary << " " << kVersion << "\n";
+    case base::Action::kPrintVersion:
+      std::cout << binary << " " << base::kVersion << "\n";
       return kExitOk;
     default:
       break;
@@ -607,19 +611,19 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
     std::cerr << binary << ": " << *error << "\n";
     return kExitConfig;
   }
-  if (options.action == Action::kCheckConfig) {
-    std::cout << "# " << binary << " " << kVersion << ": configuration is valid\n"
+  if (options.action == base::Action::kCheckConfig) {
+    std::cout << "# " << binary << " " << base::kVersion << ": configuration is valid\n"
               << "# precedence: flag > MVF_* env > [" << spec.name << "] > [global] > default\n"
               << options.settings.describe();
     return kExitOk;
   }
 
   auto& workerConfig = std::get<WorkerConfig>(config);
-  setupLogging(spec.name, workerConfig.logLevel, workerConfig.logFormat);
+  base::setupLogging(spec.name, workerConfig.logLevel, workerConfig.logFormat);
   // Blocked before any thread exists, gRPC's included, so the signalfd gets them all.
-  UniqueFd signals = blockedSignalFd({SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
+  base::UniqueFd signals = base::blockedSignalFd({SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
   if (!signals) {
-    logger("worker")->error("signalfd: {}", std::strerror(errno));
+    base::logger("worker")->error("signalfd: {}", std::strerror(errno));
     return kExitFailure;
   }
   // Checked here, not by --check-config: the host root is a mount on the node that runs
@@ -629,7 +633,7 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
                             : !S_ISDIR(root.st_mode)                          ? "not a directory"
                                                                               : nullptr;
   if (rootProblem) {
-    logger("worker")->error("--host-root {}: {}", workerConfig.hostRoot, rootProblem);
+    base::logger("worker")->error("--host-root {}: {}", workerConfig.hostRoot, rootProblem);
     return kExitConfig;
   }
   HostFs host(workerConfig.hostRoot);

@@ -19,7 +19,7 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec);
 
 // Every option the worker for `spec` takes: the common ones, `mode` where the resource
 // has an exclusive mode, then the resource's own.
-std::vector<OptionSpec> workerOptions(const ResourceSpec& spec);
+std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec);
 
 // Caps glibc's malloc arenas; every long-running binary calls it first thing.
 void limitMallocArenas();
@@ -33,6 +33,6 @@ struct ConfigCheck {
   std::string text;
 };
 ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
-                        const EnvLookup& env = processEnv);
+                        const base::EnvLookup& env = base::processEnv);
 
 }  // namespace mvf::core

@@ -4,7 +4,7 @@
 #include <cctype>
 #include <map>
 
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 namespace mvf::igpu {
 namespace {
@@ -45,7 +45,7 @@ bool isPciAddress(std::string_view text) {
 }
 
 std::optional<std::string> normalizePciAddress(std::string_view text) {
-  std::string address = core::trim(text);
+  std::string address = base::trim(text);
   for (char& c : address) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (address.size() == 7) address = "0000:" + address;
   if (!isPciAddress(address)) return std::nullopt;
@@ -59,7 +59,7 @@ Gpus::Gpus(core::HostFs host, core::Mode mode, std::string pciAddress, bool anyV
       anyVendor_(anyVendor) {}
 
 core::Scan Gpus::scan() {
-  auto log = core::logger("igpu");
+  auto log = base::logger("igpu");
   std::map<std::string, Gpu> gpus;  // by PCI address, so sorted by address
   for (const auto& card : host_.list("/sys/class/drm")) {
     if (!isCard(card)) continue;
@@ -160,14 +160,14 @@ core::Scan Gpus::scan() {
 const core::ResourceSpec kSpec{
     .name = "igpu",
     .hasExclusiveMode = true,
-    .options = {{"igpu-pci", "", "the GPU's PCI address, e.g. 0000:00:02.0", core::Scope::kWorker,
+    .options = {{"igpu-pci", "", "the GPU's PCI address, e.g. 0000:00:02.0", base::Scope::kWorker,
                  [](std::string_view text) -> std::string {
                    return normalizePciAddress(text) ? ""
                                                     : "expected a PCI address like 0000:00:02.0";
                  }},
                 {"igpu-vendor", "intel", "intel, or any to admit a GPU of another vendor",
-                 core::Scope::kWorker, core::oneOf({"intel", "any"})}},
-    .create = [](const core::Settings& settings,
+                 base::Scope::kWorker, base::oneOf({"intel", "any"})}},
+    .create = [](const base::Settings& settings,
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {
       auto mode =
           settings.text("mode") == "exclusive" ? core::Mode::kExclusive : core::Mode::kShared;

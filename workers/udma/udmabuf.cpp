@@ -18,7 +18,7 @@ core::Scan Udmabuf::scan() {
 
 const core::ResourceSpec kSpec{
     .name = "udma",
-    .create = [](const core::Settings&, const core::HostFs& host)
+    .create = [](const base::Settings&, const core::HostFs& host)
         -> std::unique_ptr<core::Resource> { return std::make_unique<Udmabuf>(host); }};
 
 }  // namespace mvf::udma

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <map>
 
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 namespace mvf::usb {
 namespace {
@@ -38,14 +38,14 @@ std::optional<UsbMatch> parseUsbMatch(std::string_view text) {
   size_t first = text.find(':');
   if (first == std::string_view::npos) return std::nullopt;
   size_t second = text.find(':', first + 1);
-  std::string vendor = core::trim(text.substr(0, first));
-  std::string product = core::trim(text.substr(
+  std::string vendor = base::trim(text.substr(0, first));
+  std::string product = base::trim(text.substr(
       first + 1, second == std::string_view::npos ? std::string_view::npos : second - first - 1));
   if (!isHexId(vendor) || !isHexId(product)) return std::nullopt;
   UsbMatch match{std::string(text), lower(vendor), lower(product), std::nullopt};
   if (second != std::string_view::npos) {
     // Trimmed as HostDir::read() trims the sysfs attribute it is compared with.
-    std::string serial = core::trim(text.substr(second + 1));
+    std::string serial = base::trim(text.substr(second + 1));
     if (serial.empty()) return std::nullopt;
     match.serial = serial;
   }
@@ -77,7 +77,7 @@ std::vector<std::string> UsbDevices::watchDirs() const {
 }
 
 core::Scan UsbDevices::scan() {
-  auto log = core::logger("usb");
+  auto log = base::logger("usb");
   core::Scan scan;
   // Node types per bus dir, from one readdir each: "001" → {"002" → char device, …}.
   std::map<std::string, std::map<std::string, core::FileType>> nodes;
@@ -153,16 +153,16 @@ const core::ResourceSpec kSpec{
     .options = {{"usb-match", "",
                  "VID:PID[:SERIAL] of devices to hand out (repeatable; default: every non-hub "
                  "device)",
-                 core::Scope::kWorker,
+                 base::Scope::kWorker,
                  [](std::string_view text) -> std::string {
                    return parseUsbMatch(text)
                               ? ""
                               : "expected VID:PID or VID:PID:SERIAL, e.g. 0627:0001";
                  },
                  /*repeatable=*/true},
-                {"usb-hubs", "false", "true to hand out hubs too", core::Scope::kWorker,
-                 core::oneOf({"true", "false"})}},
-    .create = [](const core::Settings& settings,
+                {"usb-hubs", "false", "true to hand out hubs too", base::Scope::kWorker,
+                 base::oneOf({"true", "false"})}},
+    .create = [](const base::Settings& settings,
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {
       std::vector<UsbMatch> matches;
       for (const auto& text : settings.list("usb-match")) matches.push_back(*parseUsbMatch(text));

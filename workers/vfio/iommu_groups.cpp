@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 namespace mvf::vfio {
 namespace {
@@ -72,7 +72,7 @@ IommuGroups::Common IommuGroups::common() const {
 }
 
 core::Scan IommuGroups::scan() {
-  auto log = core::logger("vfio");
+  auto log = base::logger("vfio");
   core::Scan scan;
   Common now = common();
   std::vector<std::pair<int, std::string>> groups;
@@ -166,7 +166,7 @@ std::string IommuGroups::recheck(const core::Unit& unit) const {
 const core::ResourceSpec kSpec{
     .name = "vfio",
     .hasExclusiveMode = true,
-    .create = [](const core::Settings&,
+    .create = [](const base::Settings&,
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {
       return std::make_unique<IommuGroups>(host, runningKernel());
     }};

@@ -4,7 +4,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 namespace mvf::x11 {
 namespace {
@@ -42,7 +42,7 @@ std::string X11Displays::xauthorityProblem() const {
 }
 
 core::Scan X11Displays::scan() {
-  auto log = core::logger("x11");
+  auto log = base::logger("x11");
   core::Scan scan;
   std::string authProblem = xauthorityProblem();
 
@@ -116,10 +116,10 @@ core::Grant X11Displays::compose(const std::vector<const core::Unit*>& units) co
 const core::ResourceSpec kSpec{
     .name = "x11",
     .options = {{"display", "", "hand out this display number instead of the lowest usable",
-                 core::Scope::kWorker, core::integerIn(0, 9999)},
+                 base::Scope::kWorker, base::integerIn(0, 9999)},
                 {"xauthority", "", "host path of an Xauthority file to mount and set",
-                 core::Scope::kWorker, core::absolutePath()}},
-    .create = [](const core::Settings& settings,
+                 base::Scope::kWorker, base::absolutePath()}},
+    .create = [](const base::Settings& settings,
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {
       std::optional<int> display;
       if (settings.has("display")) display = static_cast<int>(settings.integer("display"));

@@ -1,4 +1,4 @@
-#include "workers/core/options.h"
+#include "base/options.h"
 
 #include <algorithm>
 #include <boost/program_options.hpp>
@@ -12,7 +12,7 @@
 
 namespace po = boost::program_options;
 
-namespace mvf::core {
+namespace mvf::base {
 namespace {
 
 std::optional<int64_t> parseInteger(std::string_view text) {
@@ -241,7 +241,7 @@ std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSp
     parsed.help = help.str();
     return parsed;
   }
-  if (flags.count("version")) parsed.action = Action::kVersion;
+  if (flags.count("version")) parsed.action = Action::kPrintVersion;
   if (flags.count("check-config")) parsed.action = Action::kCheckConfig;
 
   // The config file is named by --config or MVF_CONFIG, never by itself.
@@ -325,4 +325,4 @@ std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSp
   return parsed;
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -1,4 +1,4 @@
-#include "tests/fakes/fake_node.h"
+#include "tests/support/fake_node.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -75,9 +75,9 @@ std::string FakeNode::remove(const std::string& hostPath) const {
   return ec ? "remove " + host(hostPath) + ": " + ec.message() : "";
 }
 
-core::UniqueFd FakeNode::unixSocket(const std::string& hostPath, bool listen) const {
+base::UniqueFd FakeNode::unixSocket(const std::string& hostPath, bool listen) const {
   fs::create_directories(fs::path(host(hostPath)).parent_path());
-  core::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::string path = host(hostPath);

@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
-namespace mvf::core {
+namespace mvf::base {
 
 // inotify watches on a set of directories (paths on our own filesystem). A directory
 // that does not exist yet is covered by watching its nearest existing ancestor, so its
@@ -41,4 +41,4 @@ class DirWatcher {
   std::map<int, std::string> paths_;  // wd → watched path
 };
 
-}  // namespace mvf::core
+}  // namespace mvf::base

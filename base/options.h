@@ -10,7 +10,7 @@
 #include <variant>
 #include <vector>
 
-namespace mvf::core {
+namespace mvf::base {
 
 using Duration = std::chrono::milliseconds;
 
@@ -71,7 +71,7 @@ class Settings {
   std::map<std::string, Entry> entries_;
 };
 
-enum class Action { kRun, kHelp, kVersion, kCheckConfig };
+enum class Action { kRun, kHelp, kPrintVersion, kCheckConfig };
 
 struct ParsedOptions {
   Action action = Action::kRun;
@@ -101,4 +101,4 @@ std::string trim(std::string_view text);
 // "shared-count" → "MVF_SHARED_COUNT"
 std::string envName(std::string_view option);
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
 namespace mvf::testing {
 
@@ -35,7 +35,7 @@ class FakeNode {
   std::string remove(const std::string& hostPath) const;
   // A unix socket at the path: listening (kept while the returned fd lives), or stale —
   // bound and closed, so the file stays and connections are refused — when !listen.
-  core::UniqueFd unixSocket(const std::string& hostPath, bool listen = true) const;
+  base::UniqueFd unixSocket(const std::string& hostPath, bool listen = true) const;
 
   // mknod needs CAP_MKNOD; tests that need device nodes skip without it.
   static bool canMknod();

@@ -10,13 +10,13 @@
 #include <mutex>
 #include <variant>
 
+#include "base/json.h"
+#include "base/options.h"
+#include "base/signals.h"
+#include "base/version.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
 #include "proto/deviceplugin.grpc.pb.h"
 #include "proto/supervisor.grpc.pb.h"
-#include "supervisor/kubelet_stand_in.h"
-#include "workers/core/json.h"
-#include "workers/core/options.h"
-#include "workers/core/signals.h"
-#include "workers/core/version.h"
 
 namespace po = boost::program_options;
 
@@ -81,15 +81,15 @@ int runKubelet(const std::vector<std::string>& args) {
       "how long a disconnected resource keeps its capacity");
   po::variables_map values;
   if (auto code = parse(args, options, {}, values, "kubelet")) return *code;
-  auto grace = mvf::core::parseDuration(values["grace-period"].as<std::string>());
+  auto grace = mvf::base::parseDuration(values["grace-period"].as<std::string>());
   if (!grace) {
     std::cerr << "mvfctl kubelet: invalid --grace-period, expected e.g. 30s or 5m\n";
     return kExitUsage;
   }
 
   // SIGHUP restarts the stand-in; SIGINT and SIGTERM end it.
-  mvf::core::UniqueFd signals =
-      mvf::core::blockedSignalFd({SIGINT, SIGTERM, SIGHUP}, /*nonBlocking=*/false);
+  mvf::base::UniqueFd signals =
+      mvf::base::blockedSignalFd({SIGINT, SIGTERM, SIGHUP}, /*nonBlocking=*/false);
   std::string lastTable;
   mvf::kubelet::KubeletStandIn* standInPtr = nullptr;
   mvf::kubelet::KubeletStandIn::Options standInOptions;
@@ -258,7 +258,7 @@ int runAllocate(const std::vector<std::string>& args) {
     std::cerr << "mvfctl: " << failure("Allocate", *where, status) << "\n";
     return kExitFailure;
   }
-  std::cout << mvf::core::toJson(response, /*pretty=*/true);
+  std::cout << mvf::base::toJson(response, /*pretty=*/true);
   return kExitOk;
 }
 
@@ -313,7 +313,7 @@ int runStatus(const std::vector<std::string>& args) {
   }
   const auto& status = std::get<mvf::supervisor::v1::SupervisorStatus>(fetched);
   if (values.count("json")) {
-    std::cout << mvf::core::toJson(status, /*pretty=*/true);
+    std::cout << mvf::base::toJson(status, /*pretty=*/true);
     return kExitOk;
   }
   std::printf("mvf-supervisor %s, pid %d, up %.1fs: %s\n", status.version().c_str(), status.pid(),
@@ -381,7 +381,7 @@ int main(int argc, char** argv) {
     return args.empty() ? kExitUsage : kExitOk;
   }
   if (args[0] == "--version") {
-    std::cout << "mvfctl " << mvf::core::kVersion << "\n";
+    std::cout << "mvfctl " << mvf::base::kVersion << "\n";
     return kExitOk;
   }
   std::string command = args[0];

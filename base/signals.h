@@ -2,13 +2,13 @@
 
 #include <initializer_list>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
-namespace mvf::core {
+namespace mvf::base {
 
 // Blocks `signals` in the calling thread (and so in every thread it creates later, gRPC's
 // included) and returns a signalfd that delivers them. Call it before gRPC starts its
 // threads, or one of them may take the signal instead.
 UniqueFd blockedSignalFd(std::initializer_list<int> signals, bool nonBlocking);
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -2,9 +2,9 @@
 
 #include <string>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
-namespace mvf::core {
+namespace mvf::base {
 
 // An exclusive flock() on a file, held for the life of the process, so that two
 // instances of one worker never fight over its socket. The kernel drops it when the
@@ -19,4 +19,4 @@ class InstanceLock {
   UniqueFd fd_;
 };
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -1,10 +1,10 @@
-#include "workers/core/signals.h"
+#include "base/signals.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 
-namespace mvf::core {
+namespace mvf::base {
 
 UniqueFd blockedSignalFd(std::initializer_list<int> signals, bool nonBlocking) {
   sigset_t set;
@@ -14,4 +14,4 @@ UniqueFd blockedSignalFd(std::initializer_list<int> signals, bool nonBlocking) {
   return UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | (nonBlocking ? SFD_NONBLOCK : 0)));
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -2,9 +2,9 @@
 
 #include <string>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
-namespace mvf::core {
+namespace mvf::base {
 
 // sun_path holds 108 bytes with the terminating NUL.
 constexpr size_t kMaxUnixPath = 107;
@@ -25,4 +25,4 @@ int probeUnixSocket(const std::string& path);
 // *errnum to the errno.
 UniqueFd listenUnix(const std::string& path, std::string* error, int* errnum);
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -7,9 +7,9 @@
 #include <mutex>
 #include <vector>
 
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
 
-namespace mvf::core {
+namespace mvf::base {
 
 // A single-threaded poll() loop: callbacks for readable fds, one-shot timers, and tasks
 // posted from other threads (gRPC's). Everything but post() and stop() is for the loop's
@@ -51,4 +51,4 @@ class EventLoop {
   bool stopRequested_ = false;
 };
 
-}  // namespace mvf::core
+}  // namespace mvf::base

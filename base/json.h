@@ -4,7 +4,7 @@
 
 #include <string>
 
-namespace mvf::core {
+namespace mvf::base {
 
 // Every JSON document the product prints (worker events, `mvfctl status --json`,
 // `mvfctl allocate`): protobuf's JSON mapping (lowerCamelCase names, enums by name), with
@@ -13,4 +13,4 @@ namespace mvf::core {
 // worker that never exited) is left out. One line unless `pretty`.
 std::string toJson(const google::protobuf::Message& message, bool pretty = false);
 
-}  // namespace mvf::core
+}  // namespace mvf::base

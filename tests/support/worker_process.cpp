@@ -1,4 +1,4 @@
-#include "tests/integration/worker_process.h"
+#include "tests/support/worker_process.h"
 
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
@@ -33,7 +33,7 @@ WorkerProcess::WorkerProcess(const std::string& binary, const std::vector<std::s
   std::vector<char*> raw;
   for (auto& arg : argv) raw.push_back(arg.data());
   raw.push_back(nullptr);
-  core::UniqueFd log(::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  base::UniqueFd log(::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));

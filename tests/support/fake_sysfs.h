@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/fakes/fake_node.h"
+#include "tests/support/fake_node.h"
 
 namespace mvf::testing {
 

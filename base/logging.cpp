@@ -1,4 +1,4 @@
-#include "workers/core/logging.h"
+#include "base/logging.h"
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <mutex>
 
-namespace mvf::core {
+namespace mvf::base {
 namespace {
 
 void appendJsonString(std::string_view text, spdlog::memory_buf_t& out) {
@@ -101,4 +101,4 @@ std::shared_ptr<spdlog::logger> logger(const std::string& component) {
   return created;
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -1,4 +1,4 @@
-#include "tests/fakes/fake_sysfs.h"
+#include "tests/support/fake_sysfs.h"
 
 #include <cstdio>
 #include <filesystem>

@@ -1,4 +1,4 @@
-#include "workers/core/unix_socket.h"
+#include "base/unix_socket.h"
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace mvf::core {
+namespace mvf::base {
 namespace {
 
 bool fill(sockaddr_un* addr, const std::string& path) {
@@ -60,4 +60,4 @@ UniqueFd listenUnix(const std::string& path, std::string* error, int* errnum) {
   return fd;
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -1,4 +1,4 @@
-#include "workers/core/instance_lock.h"
+#include "base/instance_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
-namespace mvf::core {
+namespace mvf::base {
 
 std::string InstanceLock::acquire(const std::string& path) {
   std::error_code ec;
@@ -24,4 +24,4 @@ std::string InstanceLock::acquire(const std::string& path) {
   return "";
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

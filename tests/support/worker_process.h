@@ -1,5 +1,6 @@
 #pragma once
 
+#include <google/protobuf/struct.pb.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -7,10 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <google/protobuf/struct.pb.h>
-
-#include "tests/fakes/fake_node.h"
-#include "workers/core/unique_fd.h"
+#include "base/unique_fd.h"
+#include "tests/support/fake_node.h"
 
 namespace mvf::testing {
 
@@ -50,8 +49,8 @@ class WorkerProcess {
  private:
   pid_t pid_ = -1;
   bool reaped_ = false;
-  core::UniqueFd pidfd_;
-  core::UniqueFd events_fd_;
+  base::UniqueFd pidfd_;
+  base::UniqueFd events_fd_;
   std::string logPath_;
   std::string buffer_;
   std::vector<std::string> events_;

@@ -1,8 +1,8 @@
-#include "workers/core/json.h"
+#include "base/json.h"
 
 #include <google/protobuf/util/json_util.h>
 
-namespace mvf::core {
+namespace mvf::base {
 
 std::string toJson(const google::protobuf::Message& message, bool pretty) {
   google::protobuf::util::JsonPrintOptions options;
@@ -14,4 +14,4 @@ std::string toJson(const google::protobuf::Message& message, bool pretty) {
   return json;
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -4,7 +4,7 @@
 
 #include <utility>
 
-namespace mvf::core {
+namespace mvf::base {
 
 // Owns one file descriptor and closes it exactly once.
 class UniqueFd {
@@ -32,4 +32,4 @@ class UniqueFd {
   int fd_ = -1;
 };
 
-}  // namespace mvf::core
+}  // namespace mvf::base

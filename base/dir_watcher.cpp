@@ -1,4 +1,4 @@
-#include "workers/core/dir_watcher.h"
+#include "base/dir_watcher.h"
 
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace mvf::core {
+namespace mvf::base {
 namespace {
 
 constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB |
@@ -91,4 +91,4 @@ std::vector<DirWatcher::Event> DirWatcher::read() {
   return events;
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "workers/core/options.h"
+#include "base/options.h"
 
-namespace mvf::core {
+namespace mvf::base {
 
 // The delay before retrying after the n-th consecutive failure (n ≥ 1): initial·2^(n−1),
 // capped at max.
@@ -14,4 +14,4 @@ inline Duration backoffDelay(unsigned failures, Duration initial, Duration max) 
   return std::min(delay, max);
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base

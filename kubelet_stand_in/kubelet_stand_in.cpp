@@ -1,4 +1,4 @@
-#include "supervisor/kubelet_stand_in.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
 
 #include <algorithm>
 #include <cctype>

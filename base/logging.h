@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-namespace mvf::core {
+namespace mvf::base {
 
 enum class LogFormat { kText, kJson };
 
@@ -19,4 +19,4 @@ void setupLogging(const std::string& process, spdlog::level::level_enum level, L
 // The named logger of one component; all of them share the stderr sink.
 std::shared_ptr<spdlog::logger> logger(const std::string& component);
 
-}  // namespace mvf::core
+}  // namespace mvf::base

@@ -1,4 +1,4 @@
-#include "workers/core/event_loop.h"
+#include "base/event_loop.h"
 
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace mvf::core {
+namespace mvf::base {
 
 EventLoop::EventLoop() : wakeFd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   // Without it the loop could never be woken from another thread: an invariant, not an
@@ -118,4 +118,4 @@ bool EventLoop::run() {
   return true;
 }
 
-}  // namespace mvf::core
+}  // namespace mvf::base
