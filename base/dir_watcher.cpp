@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 namespace mvf::base {
 namespace {
@@ -30,15 +31,15 @@ std::string existingDir(std::string path) {
 
 }  // namespace
 
-bool DirWatcher::start(std::string* error) {
+Status DirWatcher::start() {
   fd_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  if (!fd_) *error = std::string("inotify_init1: ") + std::strerror(errno);
-  return static_cast<bool>(fd_);
+  if (!fd_) return Error{std::string("inotify_init1: ") + std::strerror(errno), errno};
+  return ok();
 }
 
-std::string DirWatcher::update(const std::set<std::string>& dirs, bool* added) {
-  *added = false;
-  if (!fd_) return "inotify is not running";
+Result<bool> DirWatcher::update(const std::set<std::string>& dirs) {
+  if (!fd_) return Error{"inotify is not running"};
+  bool added = false;
   std::set<std::string> wanted;
   for (const auto& dir : dirs) wanted.insert(existingDir(dir));
   for (auto it = paths_.begin(); it != paths_.end();) {
@@ -49,20 +50,21 @@ std::string DirWatcher::update(const std::set<std::string>& dirs, bool* added) {
       it = paths_.erase(it);
     }
   }
-  std::string firstError;
+  std::optional<Error> firstError;
   for (const auto& dir : wanted) {
     // Adding a watch on an inode that already has one returns the same wd, so this also
     // re-arms a directory that was replaced under the same name.
     int wd = ::inotify_add_watch(fd_.get(), dir.c_str(), kMask);
     if (wd < 0) {
-      if (firstError.empty())
-        firstError = "inotify_add_watch(" + dir + "): " + std::strerror(errno);
+      if (!firstError)
+        firstError = Error{"inotify_add_watch(" + dir + "): " + std::strerror(errno), errno};
       continue;
     }
     auto [it, inserted] = paths_.insert_or_assign(wd, dir);
-    if (inserted) *added = true;
+    if (inserted) added = true;
   }
-  return firstError;
+  if (firstError) return *firstError;
+  return added;
 }
 
 std::vector<DirWatcher::Event> DirWatcher::read() {

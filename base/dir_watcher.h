@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace mvf::base {
@@ -17,15 +18,16 @@ namespace mvf::base {
 // devtmpfs and tmpfs, where device nodes and sockets come and go.
 class DirWatcher {
  public:
-  // Whether inotify could be had; without it the owner polls.
-  bool start(std::string* error);
+  // Whether inotify could be had (EMFILE: the per-user instance limit, shared with every
+  // root container); without it the owner polls.
+  Status start();
   int fd() const { return fd_.get(); }
 
-  // Watches exactly `dirs` from now on. Returns "" or the error of the first watch that
-  // failed (ENOSPC: the per-user watch limit), after which the owner should poll.
-  // *added tells whether a directory is watched that was not before: whatever happened
-  // in it between its creation and now sent no event, so the owner rescans.
-  std::string update(const std::set<std::string>& dirs, bool* added);
+  // Watches exactly `dirs` from now on. Returns whether a directory is watched that was
+  // not before (whatever happened in it between its creation and now sent no event, so
+  // the owner rescans), or the Error of the first watch that failed (ENOSPC: the per-user
+  // watch limit), after which the owner should poll.
+  Result<bool> update(const std::set<std::string>& dirs);
 
   struct Event {
     std::string dir;   // the watched directory the event happened in

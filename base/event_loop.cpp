@@ -32,6 +32,12 @@ EventLoop::TimerId EventLoop::after(Clock::duration delay, std::function<void()>
 
 void EventLoop::cancel(TimerId id) { timers_.erase(id); }
 
+int64_t EventLoop::unixMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 void EventLoop::post(std::function<void()> task) {
   {
     std::lock_guard lock(postedMu_);

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/timers.h"
 #include "base/unique_fd.h"
 
 namespace mvf::base {
@@ -14,18 +15,17 @@ namespace mvf::base {
 // A single-threaded poll() loop: callbacks for readable fds, one-shot timers, and tasks
 // posted from other threads (gRPC's). Everything but post() and stop() is for the loop's
 // own thread.
-class EventLoop {
+class EventLoop final : public Timers {
  public:
-  using Clock = std::chrono::steady_clock;
-  using TimerId = uint64_t;
-
   EventLoop();
 
   void watchFd(int fd, std::function<void()> onReadable);
   void unwatchFd(int fd);
 
-  TimerId after(Clock::duration delay, std::function<void()> task);
-  void cancel(TimerId id);  // a timer that already ran or was cancelled is ignored
+  Clock::time_point now() const override { return Clock::now(); }
+  int64_t unixMs() const override;
+  TimerId after(Clock::duration delay, std::function<void()> task) override;
+  void cancel(TimerId id) override;
 
   // Thread-safe: runs `task` on the loop thread soon.
   void post(std::function<void()> task);

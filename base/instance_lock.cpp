@@ -9,19 +9,19 @@
 
 namespace mvf::base {
 
-std::string InstanceLock::acquire(const std::string& path) {
+Status InstanceLock::acquire(const std::string& path) {
   std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  if (ec)
-    return "mkdir(" + std::filesystem::path(path).parent_path().string() + "): " + ec.message();
+  auto dir = std::filesystem::path(path).parent_path();
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Error{"mkdir(" + dir.string() + "): " + ec.message(), ec.value()};
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (!fd) return "open(" + path + "): " + std::strerror(errno);
+  if (!fd) return Error{"open(" + path + "): " + std::strerror(errno), errno};
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
-    if (errno == EWOULDBLOCK) return path + " is held by another running instance";
-    return "flock(" + path + "): " + std::strerror(errno);
+    if (errno == EWOULDBLOCK) return Error{path + " is held by another running instance", errno};
+    return Error{"flock(" + path + "): " + std::strerror(errno), errno};
   }
   fd_ = std::move(fd);
-  return "";
+  return ok();
 }
 
 }  // namespace mvf::base

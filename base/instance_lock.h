@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace mvf::base {
@@ -11,9 +12,9 @@ namespace mvf::base {
 // holder dies, so a crashed worker never leaves a stale lock behind.
 class InstanceLock {
  public:
-  // Creates the lock file's dir if missing. Returns an error text ("held by another
-  // instance", or the failing call and errno) when the lock cannot be had.
-  std::string acquire(const std::string& path);
+  // Creates the lock file's dir if missing. An Error ("… is held by another running
+  // instance", or the failing call and its errno) when the lock cannot be had.
+  Status acquire(const std::string& path);
 
  private:
   UniqueFd fd_;

@@ -9,54 +9,48 @@
 namespace mvf::base {
 namespace {
 
-bool fill(sockaddr_un* addr, const std::string& path) {
-  if (path.size() > kMaxUnixPath) return false;
-  *addr = {};
-  addr->sun_family = AF_UNIX;
-  std::memcpy(addr->sun_path, path.c_str(), path.size() + 1);
-  return true;
+Error failed(const char* call, const std::string& path, int errnum) {
+  return Error{std::string(call) + "(" + path + "): " + std::strerror(errnum), errnum};
+}
+
+Result<sockaddr_un> address(const char* call, const std::string& path) {
+  if (path.size() > kMaxUnixPath) return failed(call, path, ENAMETOOLONG);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
 }
 
 }  // namespace
 
-UniqueFd connectUnix(const std::string& path, int* error) {
-  sockaddr_un addr;
-  if (!fill(&addr, path)) {
-    *error = ENAMETOOLONG;
-    return UniqueFd();
-  }
+Result<UniqueFd> connectUnix(const std::string& path) {
+  auto addr = address("connect", path);
+  if (!addr) return addr.error();
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0) {
-    *error = 0;
-    return fd;
+  if (!fd) return failed("socket", path, errno);
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr.value()), sizeof(sockaddr_un)) !=
+      0) {
+    return failed("connect", path, errno);
   }
-  *error = errno;
-  return UniqueFd();
+  return fd;
 }
 
-int probeUnixSocket(const std::string& path) {
-  int error = 0;
-  connectUnix(path, &error);
-  return error == EAGAIN ? 0 : error;
+Status probeUnixSocket(const std::string& path) {
+  auto connected = connectUnix(path);
+  if (connected || connected.error().code == EAGAIN) return ok();
+  return connected.error();
 }
 
-UniqueFd listenUnix(const std::string& path, std::string* error, int* errnum) {
-  auto fail = [&](const char* call) {
-    *errnum = errno;
-    *error = std::string(call) + "(" + path + "): " + std::strerror(errno);
-    return UniqueFd();
-  };
-  sockaddr_un addr;
-  if (!fill(&addr, path)) {
-    errno = ENAMETOOLONG;
-    return fail("bind");
-  }
+Result<UniqueFd> listenUnix(const std::string& path) {
+  auto addr = address("bind", path);
+  if (!addr) return addr.error();
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd) return fail("socket");
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return fail("bind");
+  if (!fd) return failed("socket", path, errno);
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr.value()), sizeof(sockaddr_un)) !=
+      0) {
+    return failed("bind", path, errno);
   }
-  if (::listen(fd.get(), SOMAXCONN) != 0) return fail("listen");
+  if (::listen(fd.get(), SOMAXCONN) != 0) return failed("listen", path, errno);
   return fd;
 }
 

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace mvf::base {
@@ -10,19 +11,18 @@ namespace mvf::base {
 constexpr size_t kMaxUnixPath = 107;
 
 // Connects to a unix socket without blocking (a non-blocking AF_UNIX connect() never
-// returns EINPROGRESS: it answers at once). Returns the connected, non-blocking,
-// close-on-exec fd, or an invalid one with *error set to the errno: ECONNREFUSED for a
-// stale socket file nobody listens on, EAGAIN when the listener's backlog is full (it
-// is alive, but there is no connection to keep).
-UniqueFd connectUnix(const std::string& path, int* error);
+// returns EINPROGRESS: it answers at once): the connected, non-blocking, close-on-exec
+// fd, or an Error whose code is the errno — ECONNREFUSED for a stale socket file nobody
+// listens on, EAGAIN when the listener's backlog is full (it is alive, but there is no
+// connection to keep), ENAMETOOLONG past kMaxUnixPath.
+Result<UniqueFd> connectUnix(const std::string& path);
 
-// Tries to connect to a unix socket without blocking: 0 when something listens (a full
-// backlog included), otherwise the errno of connectUnix().
-int probeUnixSocket(const std::string& path);
+// Whether something listens on a unix socket: ok when it does (a full backlog included),
+// else connectUnix()'s Error.
+Status probeUnixSocket(const std::string& path);
 
-// socket() + bind() + listen(), non-blocking and close-on-exec. On failure returns an
-// invalid fd and sets *error to "bind(/path): Address already in use" style text and
-// *errnum to the errno.
-UniqueFd listenUnix(const std::string& path, std::string* error, int* errnum);
+// socket() + bind() + listen(), non-blocking and close-on-exec: the listening fd, or an
+// Error "bind(/path): Address already in use" whose code is the errno.
+Result<UniqueFd> listenUnix(const std::string& path);
 
 }  // namespace mvf::base

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "base/logging.h"
+#include "base/process.h"
 #include "base/version.h"
 #include "supervisor/supervisor.h"
 #include "workers/core/worker.h"
@@ -13,12 +14,12 @@ int main(int argc, char** argv) {
   using namespace mvf;
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
-  core::limitMallocArenas();
+  base::limitMallocArenas();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = base::parseOptions(supervisor::supervisorOptions(), "supervisor", args);
   if (auto* error = std::get_if<std::string>(&parsed)) {
     std::cerr << "mvf-supervisor: " << *error << "\n";
-    return core::kExitConfig;
+    return base::kExitConfig;
   }
   auto& options = std::get<base::ParsedOptions>(parsed);
   if (options.action == base::Action::kHelp) {
@@ -26,18 +27,18 @@ int main(int argc, char** argv) {
               << "Runs one mvf-worker-<name> process per enabled resource and restarts them.\n"
               << "Worker options given here as flags are passed on to every worker.\n\n"
               << options.help;
-    return core::kExitOk;
+    return base::kExitOk;
   }
   if (options.action == base::Action::kPrintVersion) {
     std::cout << "mvf-supervisor " << base::kVersion << "\n";
-    return core::kExitOk;
+    return base::kExitOk;
   }
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
   auto config = supervisor::makeSupervisorConfig(options.settings, self);
   if (auto* error = std::get_if<std::string>(&config)) {
     std::cerr << "mvf-supervisor: " << *error << "\n";
-    return core::kExitConfig;
+    return base::kExitConfig;
   }
   auto& supervisorConfig = std::get<supervisor::SupervisorConfig>(config);
   if (options.action == base::Action::kCheckConfig) {
@@ -52,7 +53,7 @@ int main(int argc, char** argv) {
                 << check.text << (check.ok ? "" : "\n");
       ok = ok && check.ok;
     }
-    return ok ? core::kExitOk : core::kExitConfig;
+    return ok ? base::kExitOk : base::kExitConfig;
   }
   base::setupLogging("supervisor", spdlog::level::from_str(options.settings.text("log-level")),
                      options.settings.text("log-format") == "json" ? base::LogFormat::kJson

@@ -17,6 +17,7 @@
 
 #include "base/event_loop.h"
 #include "base/logging.h"
+#include "base/process.h"
 #include "base/signals.h"
 #include "base/unix_socket.h"
 #include "base/version.h"
@@ -211,7 +212,7 @@ class Supervisor::Impl {
         base::blockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
     if (!signals) {
       log_->error("signalfd: {}", std::strerror(errno));
-      return core::kExitFailure;
+      return base::kExitFailure;
     }
     // Not PID 1: become the reaper of orphaned descendants anyway, as PID 1 would be.
     if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
@@ -220,7 +221,7 @@ class Supervisor::Impl {
     std::string error = serveStatus();
     if (!error.empty()) {
       log_->error("cannot serve the status socket: {}", error);
-      return core::kExitFailure;
+      return base::kExitFailure;
     }
     log_->info("mvf-supervisor {} (pid {}): workers {} from {}; status on {}", base::kVersion,
                ::getpid(), join(config_.workers), config_.workersDir, config_.statusSocket);
@@ -230,7 +231,7 @@ class Supervisor::Impl {
     server_->Shutdown(std::chrono::system_clock::now() + 500ms);
     ::unlink(config_.statusSocket.c_str());
     log_->info("stopped");
-    return core::kExitOk;
+    return base::kExitOk;
   }
 
  private:
@@ -252,7 +253,7 @@ class Supervisor::Impl {
     std::filesystem::create_directories(dir, ec);
     if (ec) return "mkdir " + dir.string() + ": " + ec.message();
     // A live supervisor already answering there is not ours to replace.
-    if (base::probeUnixSocket(config_.statusSocket) == 0) {
+    if (base::probeUnixSocket(config_.statusSocket)) {
       return config_.statusSocket + " is served by another process";
     }
     grpc::ServerBuilder builder;
@@ -501,7 +502,7 @@ class Supervisor::Impl {
       start(slot);
       return;
     }
-    if (!WIFSIGNALED(status) && WEXITSTATUS(status) == core::kExitConfig) {
+    if (!WIFSIGNALED(status) && WEXITSTATUS(status) == base::kExitConfig) {
       log_->error("{} {}", slot.spec->name, what);
       fail(slot, "configuration error (exit 78, see its log); fix it and send SIGHUP");
       return;
@@ -624,7 +625,8 @@ class Supervisor::Impl {
     // A worker killed hard could not remove its socket: remove it if nobody answers.
     for (const auto& name : killedHard_) {
       std::string socket = config_.kubeletDir + "/" + name + ".sock";
-      if (base::probeUnixSocket(socket) == ECONNREFUSED) ::unlink(socket.c_str());
+      auto probe = base::probeUnixSocket(socket);
+      if (!probe && probe.error().code == ECONNREFUSED) ::unlink(socket.c_str());
     }
     loop_.stop();
   }

@@ -36,13 +36,14 @@ TEST(DirWatcher, ReportsEntriesCreatedAndRemoved) {
   testing::FakeNode node;
   ASSERT_EQ(node.mkdirs("/dev"), "");
   DirWatcher watcher;
-  std::string error;
-  bool added = false;
-  ASSERT_TRUE(watcher.start(&error)) << error;
-  ASSERT_EQ(watcher.update({node.host("/dev")}, &added), "");
-  EXPECT_TRUE(added);
-  ASSERT_EQ(watcher.update({node.host("/dev")}, &added), "");
-  EXPECT_FALSE(added) << "the same dir again is no new watch";
+  auto started = watcher.start();
+  ASSERT_TRUE(started) << started.error().message;
+  auto added = watcher.update({node.host("/dev")});
+  ASSERT_TRUE(added) << added.error().message;
+  EXPECT_TRUE(added.value());
+  auto again = watcher.update({node.host("/dev")});
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_FALSE(again.value()) << "the same dir again is no new watch";
 
   ASSERT_EQ(node.file("/dev/udmabuf"), "");
   EXPECT_TRUE(has(next(watcher), node.host("/dev"), "udmabuf", IN_CREATE));
@@ -53,17 +54,16 @@ TEST(DirWatcher, ReportsEntriesCreatedAndRemoved) {
 TEST(DirWatcher, WatchesAMissingDirThroughItsAncestorUntilItExists) {
   testing::FakeNode node;
   DirWatcher watcher;
-  std::string error;
-  bool added = false;
-  ASSERT_TRUE(watcher.start(&error)) << error;
-  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}, &added), "");
+  auto started = watcher.start();
+  ASSERT_TRUE(started) << started.error().message;
+  ASSERT_TRUE(watcher.update({node.host("/dev/vfio")}));
 
   ASSERT_EQ(node.mkdirs("/dev"), "");  // the root is watched: /dev appears in it
   EXPECT_TRUE(has(next(watcher), node.root(), "dev", IN_CREATE));
-  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}, &added), "");
+  ASSERT_TRUE(watcher.update({node.host("/dev/vfio")}));
   ASSERT_EQ(node.mkdirs("/dev/vfio"), "");
   EXPECT_TRUE(has(next(watcher), node.host("/dev"), "vfio", IN_CREATE));
-  ASSERT_EQ(watcher.update({node.host("/dev/vfio")}, &added), "");
+  ASSERT_TRUE(watcher.update({node.host("/dev/vfio")}));
   ASSERT_EQ(node.file("/dev/vfio/7"), "");
   EXPECT_TRUE(has(next(watcher), node.host("/dev/vfio"), "7", IN_CREATE));
 }
@@ -72,10 +72,9 @@ TEST(DirWatcher, ReportsAnOverflowAsAnEventWithNoDir) {
   testing::FakeNode node;
   ASSERT_EQ(node.mkdirs("/dev"), "");
   DirWatcher watcher;
-  std::string error;
-  bool added = false;
-  ASSERT_TRUE(watcher.start(&error)) << error;
-  ASSERT_EQ(watcher.update({node.host("/dev")}, &added), "");
+  auto started = watcher.start();
+  ASSERT_TRUE(started) << started.error().message;
+  ASSERT_TRUE(watcher.update({node.host("/dev")}));
   // More events than the kernel queues (fs.inotify.max_queued_events, 16384 by default).
   int limit = 16384;
   std::ifstream("/proc/sys/fs/inotify/max_queued_events") >> limit;

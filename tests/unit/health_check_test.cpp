@@ -113,15 +113,12 @@ TEST_F(HealthCheckTest, NothingIsPolledWhileNoUnitNeedsIt) {
 
 TEST_F(HealthCheckTest, ASocketWhoseBacklogIsFullIsPolledInstead) {
   // A listener that accepts nothing and whose backlog holds one connection, taken here.
-  std::string error;
-  int errnum = 0;
   ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
-  base::UniqueFd listener = base::listenUnix(node_.host("/tmp/.X11-unix/X0"), &error, &errnum);
-  ASSERT_TRUE(listener) << error;
-  ASSERT_EQ(::listen(listener.get(), 0), 0);
-  int connectError = 0;
-  base::UniqueFd first = base::connectUnix(node_.host("/tmp/.X11-unix/X0"), &connectError);
-  ASSERT_TRUE(first);
+  auto listener = base::listenUnix(node_.host("/tmp/.X11-unix/X0"));
+  ASSERT_TRUE(listener) << listener.error().message;
+  ASSERT_EQ(::listen(listener.value().get(), 0), 0);
+  auto first = base::connectUnix(node_.host("/tmp/.X11-unix/X0"));
+  ASSERT_TRUE(first) << first.error().message;
 
   HealthCheck health(loop_, resource_, 10ms, record_);
   health.update({.units = {display("X0", "/tmp/.X11-unix/X0")}});

@@ -38,18 +38,17 @@ void HealthCheck::update(const Scan& scan) {
       if (!unit->healthPolled) polled_.push_back(*unit);
       continue;
     }
-    int error = 0;
-    base::UniqueFd fd = resource_.host().connectSocket(socket, &error);
-    if (!fd) {
+    auto connected = resource_.host().connectSocket(socket);
+    if (!connected) {
       // A full backlog, or a listener gone since the scan looked: polled instead, so its
       // next re-check tells which.
-      base::logger("health")->debug("cannot hold a connection to {} ({}); polling it instead",
-                                    socket, std::strerror(error));
+      base::logger("health")->debug("cannot hold a connection: {}; polling it instead",
+                                    connected.error().message);
       if (!unit->healthPolled) polled_.push_back(*unit);
       continue;
     }
-    int raw = fd.get();
-    held_.emplace(socket, Held{*unit, std::move(fd)});
+    int raw = connected.value().get();
+    held_.emplace(socket, Held{*unit, std::move(connected).value()});
     loop_.watchFd(raw, [this, socket] { onReadable(socket); });
   }
   if (polled_.empty()) {

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <charconv>
 #include <climits>
+#include <cstring>
 #include <vector>
 
 #include "base/options.h"
@@ -178,26 +179,24 @@ std::vector<std::string> HostFs::list(std::string_view hostPath) const {
   return dir->list();
 }
 
-base::UniqueFd HostFs::connectSocket(std::string_view hostPath, int* error) const {
+base::Result<base::UniqueFd> HostFs::connectSocket(std::string_view hostPath) const {
+  auto failed = [&](int code) {
+    return base::Error{"connect(" + std::string(hostPath) + "): " + std::strerror(code), code};
+  };
   size_t slash = hostPath.rfind('/');
-  if (slash == std::string_view::npos) {
-    *error = EINVAL;
-    return base::UniqueFd();
-  }
+  if (slash == std::string_view::npos) return failed(EINVAL);
   auto dir = openDir(hostPath.substr(0, slash == 0 ? 1 : slash));
-  if (!dir) {
-    *error = errno;
-    return base::UniqueFd();
-  }
-  return base::connectUnix(
-      "/proc/self/fd/" + std::to_string(dir->fd()) + "/" + std::string(hostPath.substr(slash + 1)),
-      error);
+  if (!dir) return failed(errno);
+  auto connected = base::connectUnix("/proc/self/fd/" + std::to_string(dir->fd()) + "/" +
+                                     std::string(hostPath.substr(slash + 1)));
+  if (!connected) return failed(connected.error().code);
+  return connected;
 }
 
-int HostFs::probeSocket(std::string_view hostPath) const {
-  int error = 0;
-  connectSocket(hostPath, &error);
-  return error == EAGAIN ? 0 : error;
+base::Status HostFs::probeSocket(std::string_view hostPath) const {
+  auto connected = connectSocket(hostPath);
+  if (connected || connected.error().code == EAGAIN) return base::ok();
+  return connected.error();
 }
 
 std::optional<std::string> HostDir::read(const std::string& name) const {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace mvf::core {
@@ -95,15 +96,15 @@ class HostFs {
   // The names in a directory, sorted; empty when it is missing or unreadable.
   std::vector<std::string> list(std::string_view hostPath) const;
 
-  // connect()s to a unix socket of the host without blocking, as base::connectUnix() does, and
-  // returns the connection (or an invalid fd and *error). The path goes through
-  // /proc/self/fd of its open directory, so a deep host root never makes it too long
-  // for sun_path.
-  base::UniqueFd connectSocket(std::string_view hostPath, int* error) const;
+  // connect()s to a unix socket of the host without blocking, as base::connectUnix()
+  // does: the connection, or an Error naming the host path whose code is the errno. The
+  // path goes through /proc/self/fd of its open directory, so a deep host root never
+  // makes it too long for sun_path.
+  base::Result<base::UniqueFd> connectSocket(std::string_view hostPath) const;
 
-  // Whether something listens on a unix socket of the host: 0 when it does (a full
-  // backlog included), else the errno (ECONNREFUSED: a stale socket nobody listens on).
-  int probeSocket(std::string_view hostPath) const;
+  // Whether something listens on a unix socket of the host: ok when it does (a full
+  // backlog included), else connectSocket()'s Error (ECONNREFUSED: a stale socket).
+  base::Status probeSocket(std::string_view hostPath) const;
 
  private:
   // Opens a host path with every symlink resolved inside the root: in the kernel by

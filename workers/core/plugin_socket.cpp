@@ -18,49 +18,44 @@ PluginSocket::PluginSocket(std::string path, grpc::Server& server)
 
 PluginSocket::~PluginSocket() { close(); }
 
-PluginSocket::Outcome PluginSocket::listen(std::string* detail) {
+base::Status PluginSocket::listen() {
   close();
   for (int attempt = 0; attempt < 2; ++attempt) {
-    int errnum = 0;
-    fd_ = base::listenUnix(path_, detail, &errnum);
-    if (fd_) break;
-    if (errnum == ENOENT) return Outcome::kNoDir;
-    if (errnum != EADDRINUSE || attempt > 0) return Outcome::kFailed;
+    auto bound = base::listenUnix(path_);
+    if (bound) {
+      fd_ = std::move(bound).value();
+      break;
+    }
+    int code = bound.error().code;
+    if (code != EADDRINUSE || attempt > 0) return bound.error();
 
     struct stat st {};
     if (::lstat(path_.c_str(), &st) != 0) continue;  // gone meanwhile: bind again
-    if (S_ISDIR(st.st_mode)) {
-      *detail = path_ + " is a directory";
-      return Outcome::kFailed;
-    }
+    if (S_ISDIR(st.st_mode)) return base::Error{path_ + " is a directory", EISDIR};
     if (S_ISSOCK(st.st_mode)) {
-      int probe = base::probeUnixSocket(path_);
-      if (probe == 0) {
-        *detail = path_ + " is served by another process";
-        return Outcome::kBusy;
-      }
-      if (probe != ECONNREFUSED) {
-        *detail = "connect(" + path_ + "): " + std::strerror(probe);
-        return Outcome::kFailed;
-      }
+      auto probe = base::probeUnixSocket(path_);
+      if (probe) return base::Error{path_ + " is served by another process", EADDRINUSE};
+      if (probe.error().code != ECONNREFUSED) return probe.error();
     }
     // A socket nobody listens on, or a plain file or symlink where our socket belongs:
     // junk the kubelet itself would delete on its next start.
     base::logger("socket")->info("removing stale {} ({})", path_,
                                  S_ISSOCK(st.st_mode) ? "nobody answers on it" : "not a socket");
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {
-      *detail = "unlink(" + path_ + "): " + std::strerror(errno);
-      return Outcome::kFailed;
+      return base::Error{"unlink(" + path_ + "): " + std::strerror(errno), errno};
     }
   }
-  // Only the kubelet (root) needs it; the umask already made it 0600, this says so.
-  ::chmod(path_.c_str(), 0600);
+  // Only the kubelet (root) needs it. The umask made it 0700 already; 0600 says what is
+  // meant, and a failure leaves it at that.
+  if (::chmod(path_.c_str(), 0600) != 0) {
+    base::logger("socket")->warn("chmod({}, 0600): {}", path_, std::strerror(errno));
+  }
   struct stat st {};
   if (::lstat(path_.c_str(), &st) == 0) {
     dev_ = st.st_dev;
     ino_ = st.st_ino;
   }
-  return Outcome::kListening;
+  return base::ok();
 }
 
 void PluginSocket::acceptPending() {

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 
 namespace mvf::core {
@@ -19,13 +20,10 @@ class PluginSocket {
   PluginSocket(std::string path, grpc::Server& server);
   ~PluginSocket();
 
-  enum class Outcome {
-    kListening,
-    kBusy,   // something answers on the path: another instance, never stolen
-    kNoDir,  // the plugin dir does not exist (yet)
-    kFailed,
-  };
-  Outcome listen(std::string* detail);
+  // Binds and listens. Error codes: ENOENT — the plugin dir does not exist (yet);
+  // EADDRINUSE — another process answers on the path (never taken over); others — the
+  // failing call's errno.
+  base::Status listen();
 
   bool listening() const { return static_cast<bool>(fd_); }
   int fd() const { return fd_.get(); }

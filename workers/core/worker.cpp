@@ -1,7 +1,6 @@
 #include "workers/core/worker.h"
 
 #include <grpcpp/grpcpp.h>
-#include <malloc.h>
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
@@ -17,6 +16,7 @@
 #include "base/event_loop.h"
 #include "base/instance_lock.h"
 #include "base/logging.h"
+#include "base/process.h"
 #include "base/signals.h"
 #include "base/unix_socket.h"
 #include "base/version.h"
@@ -26,6 +26,7 @@
 #include "workers/core/plugin_service.h"
 #include "workers/core/plugin_socket.h"
 #include "workers/core/registrar.h"
+#include "workers/core/registration_loop.h"
 
 namespace mvf::core {
 namespace {
@@ -52,13 +53,6 @@ struct WorkerConfig {
   bool poll = false;
   spdlog::level::level_enum logLevel = spdlog::level::info;
   base::LogFormat logFormat = base::LogFormat::kText;
-};
-
-// Identity of a file, to tell a re-created kubelet.sock from the one we registered with.
-struct FileId {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  bool operator==(const FileId&) const = default;
 };
 
 std::optional<FileId> fileId(const std::string& path) {
@@ -116,7 +110,11 @@ std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
   return config;
 }
 
-class Worker {
+// One worker process, wired together: the resource's scans feed the inventory (on
+// inotify events, the recheck and resync timers, or polling), the inventory feeds the
+// ListAndWatch streams and Allocate, and the registration loop keeps the socket served
+// and registered. Everything but gRPC's own threads runs on one event loop.
+class Worker final : private RegistrationLoop::Effects {
  public:
   Worker(WorkerConfig config, std::unique_ptr<Resource> resource, base::UniqueFd signals)
       : config_(std::move(config)),
@@ -133,72 +131,117 @@ class Worker {
         registrar_(config_.kubeletSocket, config_.resourceName, config_.name + ".sock"),
         health_(loop_, *resource_, config_.health,
                 [this](const std::string& why) { rescan("health check: " + why); }),
+        registration_({.socketPath = config_.socketPath,
+                       .kubeletSocket = config_.kubeletSocket,
+                       .resourceName = config_.resourceName,
+                       .backoffInitial = config_.backoffInitial,
+                       .backoffMax = config_.backoffMax},
+                      loop_, *this),
         log_(base::logger("worker")) {
     if (config_.notifyFd >= 0) notifier_ = Notifier(config_.notifyFd, config_.name);
   }
 
   int run() {
-    std::string error = lock_.acquire(config_.lockPath);
-    if (!error.empty()) {
-      log_->error("cannot start: {}", error);
-      return kExitFailure;
+    if (auto locked = lock_.acquire(config_.lockPath); !locked) {
+      log_->error("cannot start: {}", locked.error().message);
+      return base::kExitFailure;
     }
     grpc::ServerBuilder builder;
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
     if (!server_) {
       log_->error("cannot start the gRPC server");
-      return kExitFailure;
+      return base::kExitFailure;
     }
     socket_.emplace(config_.socketPath, *server_);
 
     log_->info("starting: resource {} mode {} socket {} host root {}", config_.resourceName,
                config_.mode == Mode::kShared ? "shared" : "exclusive", config_.socketPath,
                config_.hostRoot);
-    if (config_.poll || !watcher_.start(&error)) {
-      if (!config_.poll)
-        log_->warn("{}; polling every {} instead", error, ms(config_.pollInterval));
+    if (config_.poll) {
+      startPolling();
+    } else if (auto watching = watcher_.start(); !watching) {
+      log_->warn("{}; polling every {} instead", watching.error().message,
+                 ms(config_.pollInterval));
       startPolling();
     } else {
       loop_.watchFd(watcher_.fd(), [this] { onWatchEvents(); });
     }
     rescan("start");
     updateWatches();
-    serve();
+    registration_.start();
 
     loop_.watchFd(signals_.get(), [this] { onSignal(); });
-    resyncTimer_ = loop_.after(config_.resync, [this] { resync(); });
+    loop_.after(config_.resync, [this] { resync(); });
     heartbeat();
     if (!loop_.run()) {
       log_->error("poll: {}", std::strerror(errno));
-      return kExitFailure;
+      return base::kExitFailure;
     }
-    shutdown();
-    return kExitOk;
+    registration_.stop();
+    hub_.endAll();
+    server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+    log_->info("stopped");
+    return base::kExitOk;
   }
 
  private:
+  // --- RegistrationLoop::Effects: the socket, the kubelet, the streams, the notifier ---
+
+  base::Status listen() override {
+    base::Status listened = socket_->listen();
+    if (listened) loop_.watchFd(socket_->fd(), [this] { socket_->acceptPending(); });
+    return listened;
+  }
+  void stopListening() override {
+    loop_.unwatchFd(socket_->fd());
+    socket_->close();
+  }
+  bool ownsSocket() const override { return socket_->ownsPath(); }
+  std::optional<FileId> kubeletSocket() const override { return fileId(config_.kubeletSocket); }
+  void endStreams(uint64_t generation) override {
+    hub_.endAll();
+    hub_.setGeneration(generation);
+  }
+  void startRegister() override {
+    registrar_.start([this](grpc::Status status) {
+      base::Status outcome = base::ok();
+      if (!status.ok()) {
+        outcome = base::Error{
+            std::to_string(static_cast<int>(status.error_code())) + ": " + status.error_message(),
+            static_cast<int>(status.error_code())};
+      }
+      loop_.post([this, outcome] { registration_.registerDone(outcome); });
+    });
+  }
+  void cancelRegister() override { registrar_.cancel(); }
+  void ready() override { notifier_.send(Event::ready); }
+  void registered() override { notifier_.send(Event::registered); }
+  void unregistered(const std::string& why) override {
+    notifier_.send(Event::unregistered, 0, 0, why);
+  }
+
+  // A stream ended by its peer. Only the loss of the current registration's last stream
+  // means the kubelet is gone; a stream of an earlier registration may end late, after
+  // the next registration succeeded, and registering again then would end the live one.
+  void onPeerGone(uint64_t generation) {
+    if (hub_.openStreams() > 0) return;
+    registration_.kubeletStreamEnded(generation);
+  }
+
   void onSignal() {
     signalfd_siginfo info{};
     while (::read(signals_.get(), &info, sizeof(info)) == sizeof(info)) {
       if (info.ssi_signo == SIGHUP) {
         log_->info("SIGHUP: rescanning and checking the plugin dir");
         rescan("SIGHUP");
-        checkPluginDir();
+        registration_.check();
         continue;
       }
       log_->info("{}: stopping", strsignal(static_cast<int>(info.ssi_signo)));
       loop_.stop();
       return;
     }
-  }
-
-  void shutdown() {
-    registrar_.cancel();
-    hub_.endAll();
-    stopListening();
-    server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
-    log_->info("stopped");
   }
 
   // --- devices ---
@@ -215,13 +258,13 @@ class Worker {
     ListChange change = inventory_.update(std::move(scan));
     auto counts = inventory_.counts();
     if (change.empty() && scanned_) return;
+    std::string why_nothing =
+        counts.healthy == 0 ? " (" + inventory_.whyNothingUsable() + ")" : std::string();
     if (!scanned_) {
-      log_->info("first scan: {} devices, {} healthy{}", counts.total, counts.healthy,
-                 counts.healthy == 0 ? " (" + inventory_.whyNothingUsable() + ")" : "");
+      log_->info("first scan: {} devices, {} healthy{}", counts.total, counts.healthy, why_nothing);
     } else {
       log_->info("devices changed ({}): {}; now {} healthy of {}{}", why, change.summary(),
-                 counts.healthy, counts.total,
-                 counts.healthy == 0 ? " (" + inventory_.whyNothingUsable() + ")" : "");
+                 counts.healthy, counts.total, why_nothing);
     }
     scanned_ = true;
     hub_.publish(inventory_.list());
@@ -233,18 +276,18 @@ class Worker {
   void updateWatches() {
     for (int round = 0; round < 3 && !polling_; ++round) {
       std::set<std::string> dirs{config_.kubeletDir};
-      HostFs host(config_.hostRoot);
       for (const auto& dir : resource_->watchDirs()) {
-        auto resolved = host.resolve(dir, /*followLast=*/true);
-        dirs.insert(host.local(resolved.value_or(dir)));
+        auto resolved = resource_->host().resolve(dir, /*followLast=*/true);
+        dirs.insert(resource_->host().local(resolved.value_or(dir)));
       }
-      bool added = false;
-      std::string error = watcher_.update(dirs, &added);
-      if (!error.empty()) {
-        log_->warn("{}; polling every {} instead", error, ms(config_.pollInterval));
+      auto updated = watcher_.update(dirs);
+      if (!updated) {
+        log_->warn("{}; polling every {} instead", updated.error().message,
+                   ms(config_.pollInterval));
         startPolling();
+        return;
       }
-      if (!added) return;
+      if (!updated.value()) return;  // no dir watched for the first time
       rescan("new watch");
     }
   }
@@ -256,15 +299,15 @@ class Worker {
 
   void poll() {
     rescan("poll");
-    checkPluginDir();
+    registration_.check();
     loop_.after(config_.pollInterval, [this] { poll(); });
   }
 
   void resync() {
     rescan("resync");
-    checkPluginDir();
+    registration_.check();
     updateWatches();
-    resyncTimer_ = loop_.after(config_.resync, [this] { resync(); });
+    loop_.after(config_.resync, [this] { resync(); });
   }
 
   void heartbeat() {
@@ -296,189 +339,16 @@ class Worker {
       log_->warn("inotify queue overflowed; rescanning everything");
       rescan("inotify overflow");
       updateWatches();
-      checkPluginDir();
+      registration_.check();
       return;
     }
     if (devices) {
       rescan("inotify");
       updateWatches();
     }
-    if (socketGone && !(socket_->listening() && socket_->ownsPath())) {
-      log_->info(
-          "our socket {} was removed (a kubelet restart cleans the plugin dir); serving "
-          "it again",
-          config_.socketPath);
-      stopListening();
-      becomeUnregistered("socket removed");
-    }
-    if (kubeletStarted) {
-      log_->info("{} was created: the kubelet (re)started; registering again",
-                 config_.kubeletSocket);
-      becomeUnregistered("kubelet restarted");
-      failures_ = 0;
-    }
-    if (!socket_->listening()) {
-      serve();  // requests registration once listening
-    } else if (kubeletStarted) {
-      requestRegistration();
-    }
+    if (socketGone) registration_.ownSocketRemoved();
+    if (kubeletStarted) registration_.kubeletSocketCreated();
     updateWatches();
-  }
-
-  // The safety net behind inotify (and all there is when polling): the socket must still
-  // be ours, and the kubelet.sock we registered with must still be the same file.
-  void checkPluginDir() {
-    if (socket_->listening() && !socket_->ownsPath()) {
-      log_->info("our socket {} is gone; serving it again", config_.socketPath);
-      stopListening();
-      becomeUnregistered("socket removed");
-    }
-    if (!socket_->listening()) {
-      serve();
-      return;
-    }
-    if (registered_ && fileId(config_.kubeletSocket) != registeredWith_) {
-      log_->info("{} changed since we registered; registering again", config_.kubeletSocket);
-      becomeUnregistered("kubelet.sock replaced");
-      requestRegistration();
-    } else if (!registered_ && !registering_ && retryTimer_ == 0) {
-      requestRegistration();
-    }
-  }
-
-  // --- serving and registration ---
-
-  void serve() {
-    if (socket_->listening()) return;
-    if (serveTimer_ != 0) {
-      loop_.cancel(serveTimer_);
-      serveTimer_ = 0;
-    }
-    std::string detail;
-    switch (socket_->listen(&detail)) {
-      case PluginSocket::Outcome::kListening:
-        loop_.watchFd(socket_->fd(), [this] { socket_->acceptPending(); });
-        log_->info("serving {} on {}", config_.resourceName, config_.socketPath);
-        serveProblem_.clear();
-        becomeReady();
-        requestRegistration();
-        return;
-      case PluginSocket::Outcome::kNoDir:
-        // The kubelet makes its plugin dir: until then the kubelet is absent, which must
-        // not get us killed as never ready. Waiting is all there is to do.
-        detail = "plugin dir " + config_.kubeletDir + " does not exist; waiting for it";
-        becomeReady();
-        break;
-      case PluginSocket::Outcome::kBusy:
-        detail += "; not taking it over, retrying";
-        break;
-      case PluginSocket::Outcome::kFailed:
-        break;
-    }
-    if (detail != serveProblem_) log_->warn("cannot serve yet: {}", detail);
-    serveProblem_ = detail;
-    serveTimer_ = loop_.after(config_.backoffMax, [this] {
-      serveTimer_ = 0;
-      serve();
-    });
-  }
-
-  void becomeReady() {
-    if (ready_) return;
-    ready_ = true;
-    notifier_.send(Event::ready);
-  }
-
-  void stopListening() {
-    if (!socket_->listening()) return;
-    loop_.unwatchFd(socket_->fd());
-    socket_->close();
-  }
-
-  void requestRegistration() {
-    if (!socket_->listening()) return;  // serve() asks again once it listens
-    if (registering_) {
-      registerWanted_ = true;
-      return;
-    }
-    if (retryTimer_ != 0) {
-      loop_.cancel(retryTimer_);
-      retryTimer_ = 0;
-    }
-    // The kubelet dials back inside Register. Our socket file gone (a restarting kubelet
-    // deletes it) would cost that dial a 1 s reconnect backoff, so serve it again first.
-    if (!socket_->ownsPath()) {
-      stopListening();
-      serve();  // asks for registration again once it listens
-      return;
-    }
-    // No kubelet.sock: nobody to register with. Its creation brings us back at once.
-    if (fileId(config_.kubeletSocket) == std::nullopt) {
-      scheduleRetry("no " + config_.kubeletSocket + " yet");
-      return;
-    }
-    registerWanted_ = false;
-    registering_ = true;
-    // Old streams end first: an old stream ending after the new registration would make
-    // the kubelet mark the resource unhealthy (KUBELET_FACTS §5 item 5).
-    hub_.endAll();
-    hub_.setGeneration(++generation_);
-    registrar_.start(
-        [this](grpc::Status status) { loop_.post([this, status] { onRegistered(status); }); });
-  }
-
-  void onRegistered(const grpc::Status& status) {
-    registering_ = false;
-    // A trigger that came while this attempt was in flight only hurries a retry. After a
-    // success there is nothing to hurry: the kubelet that answered is alive, and if it
-    // dies its stream ends and we register again.
-    bool hurry = std::exchange(registerWanted_, false);
-    if (status.ok()) {
-      failures_ = 0;
-      registered_ = true;
-      registeredWith_ = fileId(config_.kubeletSocket);
-      log_->info("registered {} with the kubelet (endpoint {}.sock)", config_.resourceName,
-                 config_.name);
-      notifier_.send(Event::registered);
-    } else if (hurry) {
-      requestRegistration();
-    } else {
-      scheduleRetry("registering with " + config_.kubeletSocket + " failed (" +
-                    std::to_string(static_cast<int>(status.error_code())) + ": " +
-                    status.error_message() + ")");
-    }
-  }
-
-  void scheduleRetry(const std::string& why) {
-    ++failures_;
-    base::Duration delay =
-        base::backoffDelay(failures_, config_.backoffInitial, config_.backoffMax);
-    // An absent kubelet is normal for a while: say so now and then, not every retry.
-    auto level = failures_ == 1 || failures_ % 12 == 0 ? spdlog::level::warn : spdlog::level::debug;
-    log_->log(level, "not registered: {}; attempt {}, next in {}", why, failures_, ms(delay));
-    retryTimer_ = loop_.after(delay, [this] {
-      retryTimer_ = 0;
-      requestRegistration();
-    });
-  }
-
-  // A stream ended by the peer. Only the loss of the current registration's last stream
-  // means the kubelet is gone; a stream of an earlier registration may end late, after
-  // the next registration succeeded, and registering again then would end the live one.
-  void onPeerGone(uint64_t generation) {
-    if (generation != generation_ || hub_.openStreams() > 0 || !registered_) return;
-    becomeUnregistered("the kubelet closed ListAndWatch");
-    // Not at once: a kubelet that restarts is about to delete our socket and create a new
-    // kubelet.sock, and those events should come first. Should the kubelet be alive and
-    // have closed the stream for its own reasons, this retry registers again.
-    if (retryTimer_ == 0) scheduleRetry("the kubelet closed ListAndWatch");
-  }
-
-  void becomeUnregistered(const std::string& why) {
-    if (!registered_) return;
-    registered_ = false;
-    log_->info("unregistered: {}", why);
-    notifier_.send(Event::unregistered, 0, 0, why);
   }
 
   WorkerConfig config_;
@@ -495,21 +365,11 @@ class Worker {
   Notifier notifier_;
   Registrar registrar_;  // destroyed before the loop its callbacks post to
   HealthCheck health_;
+  RegistrationLoop registration_;
   std::shared_ptr<spdlog::logger> log_;
 
   bool scanned_ = false;
-  bool ready_ = false;
   bool polling_ = false;
-  bool registered_ = false;
-  bool registering_ = false;
-  bool registerWanted_ = false;
-  unsigned failures_ = 0;
-  uint64_t generation_ = 0;  // of registration attempts; streams carry the one they began in
-  std::optional<FileId> registeredWith_;
-  std::string serveProblem_;
-  base::EventLoop::TimerId retryTimer_ = 0;
-  base::EventLoop::TimerId serveTimer_ = 0;
-  base::EventLoop::TimerId resyncTimer_ = 0;
   base::EventLoop::TimerId recheckTimer_ = 0;
 };
 
@@ -564,12 +424,6 @@ std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec) {
   return options;
 }
 
-void limitMallocArenas() {
-  // glibc gives every thread that allocates its own arena; gRPC's pools grow to a dozen
-  // threads, each keeping freed memory. Two arenas hold the memory flat (DESIGN §8).
-  ::mallopt(M_ARENA_MAX, 2);
-}
-
 ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
                         const base::EnvLookup& env) {
   auto parsed = base::parseOptions(workerOptions(spec), spec.name, args, env);
@@ -585,13 +439,13 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
   // Before anything else can create a file or a thread.
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
-  limitMallocArenas();
+  base::limitMallocArenas();
 
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = base::parseOptions(workerOptions(spec), spec.name, args);
   if (auto* error = std::get_if<std::string>(&parsed)) {
     std::cerr << binary << ": " << *error << "\n";
-    return kExitConfig;
+    return base::kExitConfig;
   }
   auto& options = std::get<base::ParsedOptions>(parsed);
   switch (options.action) {
@@ -599,23 +453,23 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
       std::cout << "Usage: " << binary << " [options]\n"
                 << "Device plugin for intel.com/" << spec.name << ".\n\n"
                 << options.help;
-      return kExitOk;
+      return base::kExitOk;
     case base::Action::kPrintVersion:
       std::cout << binary << " " << base::kVersion << "\n";
-      return kExitOk;
+      return base::kExitOk;
     default:
       break;
   }
   auto config = makeConfig(spec, options.settings);
   if (auto* error = std::get_if<std::string>(&config)) {
     std::cerr << binary << ": " << *error << "\n";
-    return kExitConfig;
+    return base::kExitConfig;
   }
   if (options.action == base::Action::kCheckConfig) {
     std::cout << "# " << binary << " " << base::kVersion << ": configuration is valid\n"
               << "# precedence: flag > MVF_* env > [" << spec.name << "] > [global] > default\n"
               << options.settings.describe();
-    return kExitOk;
+    return base::kExitOk;
   }
 
   auto& workerConfig = std::get<WorkerConfig>(config);
@@ -624,7 +478,7 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
   base::UniqueFd signals = base::blockedSignalFd({SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
   if (!signals) {
     base::logger("worker")->error("signalfd: {}", std::strerror(errno));
-    return kExitFailure;
+    return base::kExitFailure;
   }
   // Checked here, not by --check-config: the host root is a mount on the node that runs
   // us, so a config file is valid without it. Without it every device reads as missing.
@@ -634,7 +488,7 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
                                                                               : nullptr;
   if (rootProblem) {
     base::logger("worker")->error("--host-root {}: {}", workerConfig.hostRoot, rootProblem);
-    return kExitConfig;
+    return base::kExitConfig;
   }
   HostFs host(workerConfig.hostRoot);
   auto resource = spec.create(options.settings, host);

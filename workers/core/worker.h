@@ -7,12 +7,6 @@
 
 namespace mvf::core {
 
-// Exit codes every binary shares (sysexits): 78 = configuration error, which the
-// supervisor does not restart in a loop.
-constexpr int kExitOk = 0;
-constexpr int kExitFailure = 1;
-constexpr int kExitConfig = 78;
-
 // The whole life of a worker process: options, logging, the single-instance lock, then
 // serve, register, watch and answer until SIGTERM or SIGINT. Returns the exit code.
 int runWorker(int argc, char** argv, const ResourceSpec& spec);
@@ -20,9 +14,6 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec);
 // Every option the worker for `spec` takes: the common ones, `mode` where the resource
 // has an exclusive mode, then the resource's own.
 std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec);
-
-// Caps glibc's malloc arenas; every long-running binary calls it first thing.
-void limitMallocArenas();
 
 // What `mvf-worker-<name> --check-config` decides for these arguments and environment:
 // ok with the effective settings ("name = value  # source" lines), or the error that

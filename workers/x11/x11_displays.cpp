@@ -71,8 +71,8 @@ core::Scan X11Displays::scan() {
       unit.grant.envs.emplace_back("XAUTHORITY", xauthority_);
     }
     unit.heldSocket = path;
-    if (int error = host_.probeSocket(path); error != 0) {
-      unit.problem = refusal(path, error);
+    if (auto probe = host_.probeSocket(path); !probe) {
+      unit.problem = refusal(path, probe.error().code);
       auto seen = refusing_.find(name);
       auto since = seen == refusing_.end() ? now : seen->second;
       stillRefusing[name] = since;
@@ -103,7 +103,7 @@ core::Scan X11Displays::scan() {
 
 std::string X11Displays::recheck(const core::Unit& unit) const {
   std::string path = std::string(kSocketDir) + "/" + unit.id;
-  if (int error = host_.probeSocket(path); error != 0) return refusal(path, error);
+  if (auto probe = host_.probeSocket(path); !probe) return refusal(path, probe.error().code);
   return xauthorityProblem();
 }
 
