@@ -7,6 +7,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/fd_watch.h"
 #include "base/timers.h"
 #include "base/unique_fd.h"
 
@@ -15,12 +16,12 @@ namespace mvf::base {
 // A single-threaded poll() loop: callbacks for readable fds, one-shot timers, and tasks
 // posted from other threads (gRPC's). Everything but post() and stop() is for the loop's
 // own thread.
-class EventLoop final : public Timers {
+class EventLoop final : public Timers, public FdWatch {
  public:
   EventLoop();
 
-  void watchFd(int fd, std::function<void()> onReadable);
-  void unwatchFd(int fd);
+  void watchFd(int fd, std::function<void()> onReadable) override;
+  void unwatchFd(int fd) override;
 
   Clock::time_point now() const override { return Clock::now(); }
   int64_t unixMs() const override;

@@ -19,13 +19,13 @@ namespace bp = boost::process;
 
 namespace mvf::supervisor {
 
-std::variant<pid_t, std::string> ProcessLauncher::launch(const LaunchRequest& request) {
+base::Result<pid_t> ProcessLauncher::launch(const LaunchRequest& request) {
   struct stat st {};
   if (::stat(request.binary.c_str(), &st) != 0) {
-    return "worker binary " + request.binary + ": " + std::strerror(errno);
+    return base::Error{"worker binary " + request.binary + ": " + std::strerror(errno), errno};
   }
   if (!S_ISREG(st.st_mode) || ::access(request.binary.c_str(), X_OK) != 0) {
-    return "worker binary " + request.binary + " is not an executable file";
+    return base::Error{"worker binary " + request.binary + " is not an executable file", EACCES};
   }
   const pid_t parent = ::getpid();
   const int keep = request.inheritFd;
@@ -41,10 +41,12 @@ std::variant<pid_t, std::string> ProcessLauncher::launch(const LaunchRequest& re
   std::error_code ec;
   bp::child child(bp::exe = request.binary, bp::args = request.args, bp::std_in < bp::null,
                   bp::extend::on_exec_setup = inChild, ec);
-  if (ec) return "starting " + request.binary + ": " + ec.message();
+  if (ec) return base::Error{"starting " + request.binary + ": " + ec.message(), ec.value()};
   pid_t pid = child.id();
   child.detach();
   return pid;
 }
+
+void ProcessLauncher::signal(pid_t pid, int sig) { ::kill(pid, sig); }
 
 }  // namespace mvf::supervisor

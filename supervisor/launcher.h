@@ -3,8 +3,9 @@
 #include <sys/types.h>
 
 #include <string>
-#include <variant>
 #include <vector>
+
+#include "base/result.h"
 
 namespace mvf::supervisor {
 
@@ -14,13 +15,16 @@ struct LaunchRequest {
   int inheritFd = -1;  // stays open in the child (the notify pipe's write end)
 };
 
-// Starts worker processes. The supervisor reaps them itself, in one waitpid(-1) loop
-// (it may be PID 1), so a launcher only starts and forgets.
+// Starts worker processes and sends them signals. The supervisor reaps them itself, in
+// one waitpid(-1) loop (it may be PID 1), so a launcher only starts and forgets. Tests
+// use a fake that records what it was asked (tests/support/fake_launcher.h).
 class Launcher {
  public:
   virtual ~Launcher() = default;
   // The new process's pid, or why it could not be started.
-  virtual std::variant<pid_t, std::string> launch(const LaunchRequest& request) = 0;
+  virtual base::Result<pid_t> launch(const LaunchRequest& request) = 0;
+  // kill(2); a process already gone is no error worth reporting.
+  virtual void signal(pid_t pid, int sig) = 0;
 };
 
 // Boost.Process v1 (Boost 1.74), minding its traps: the child is detached (a child's
@@ -32,7 +36,8 @@ class Launcher {
 // inherited fd made to survive exec.
 class ProcessLauncher final : public Launcher {
  public:
-  std::variant<pid_t, std::string> launch(const LaunchRequest& request) override;
+  base::Result<pid_t> launch(const LaunchRequest& request) override;
+  void signal(pid_t pid, int sig) override;
 };
 
 }  // namespace mvf::supervisor

@@ -7,7 +7,8 @@
 #include "base/logging.h"
 #include "base/process.h"
 #include "base/version.h"
-#include "supervisor/supervisor.h"
+#include "supervisor/config.h"
+#include "supervisor/daemon.h"
 #include "workers/core/worker.h"
 
 int main(int argc, char** argv) {
@@ -47,18 +48,15 @@ int main(int argc, char** argv) {
               << options.settings.describe();
     bool ok = true;
     for (const auto& name : supervisorConfig.workers) {
-      std::vector<std::string> workerArgs = supervisorConfig.workerArgs;
-      auto check = supervisor::checkWorker(name, workerArgs);
-      std::cout << "\n# mvf-worker-" << name << (check.ok ? "" : ": configuration error") << "\n"
-                << check.text << (check.ok ? "" : "\n");
-      ok = ok && check.ok;
+      auto settings = supervisor::workerSettings(name, supervisorConfig.workerArgs);
+      std::cout << "\n# mvf-worker-" << name << (settings ? "" : ": configuration error") << "\n"
+                << (settings ? settings.value() : settings.error().message + "\n");
+      ok = ok && settings;
     }
     return ok ? base::kExitOk : base::kExitConfig;
   }
   base::setupLogging("supervisor", spdlog::level::from_str(options.settings.text("log-level")),
                      options.settings.text("log-format") == "json" ? base::LogFormat::kJson
                                                                    : base::LogFormat::kText);
-  supervisor::Supervisor supervisor(std::move(supervisorConfig), args,
-                                    std::make_unique<supervisor::ProcessLauncher>());
-  return supervisor.run();
+  return supervisor::runDaemon(std::move(supervisorConfig), args, self);
 }

@@ -1,60 +1,69 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "base/options.h"
+#include "base/fd_watch.h"
+#include "base/result.h"
+#include "base/timers.h"
+#include "proto/supervisor.pb.h"
+#include "supervisor/config.h"
 #include "supervisor/launcher.h"
-#include "supervisor/restart_policy.h"
-#include "workers/core/worker.h"
+#include "supervisor/worker_slot.h"
 
 namespace mvf::supervisor {
 
-struct SupervisorConfig {
-  std::vector<std::string> workers;  // enabled, by name
-  std::string workersDir;            // where mvf-worker-<name> binaries are
-  std::string statusSocket;
-  std::string kubeletDir;               // to remove a SIGKILLed worker's socket
-  std::vector<std::string> workerArgs;  // flags passed on to every worker
-  base::Duration gracePeriod{5000};
-  base::Duration readyTimeout{20'000};
-  base::Duration heartbeatTimeout{15'000};
-  RestartPolicyConfig policy;
-};
-
-// The supervisor's options: its own (section [supervisor]) and the workers' common ones,
-// which it passes on to every worker when given as flags.
-std::vector<base::OptionSpec> supervisorOptions();
-
-// Builds the config from parsed options; an error text for what the option checks alone
-// cannot see (the status socket inside the kubelet dir, say).
-std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const base::Settings& settings,
-                                                                 const std::string& selfDir);
-
-// What a worker would decide about its configuration when started with `args` (the
-// supervisor's pass-on flags) in this environment: see core::checkConfig.
-core::ConfigCheck checkWorker(const std::string& name, const std::vector<std::string>& args);
-
-// mvf-supervisor: runs one worker process per enabled resource, restarts each on its own
-// (one-for-one, RestartPolicy) so that a fault in one never touches another's
-// registration or stream, serves the status socket, and does a PID 1's duties: it reaps
-// every child, orphans included. SIGTERM/SIGINT stop all workers (SIGKILL after the
-// grace period); SIGHUP re-reads the config and restarts only the workers whose
-// settings changed.
+// The set of workers mvf-supervisor runs, one-for-one (docs/architecture.md, "The
+// supervisor"): a WorkerSlot per known worker, enabled per --workers; SIGHUP's reload
+// (start or stop workers added to or removed from the list, restart only those whose
+// settings changed, try failed ones again); the shutdown (SIGTERM to all, SIGKILL after
+// the grace period, then a hard-killed worker's stale socket removed); and the status
+// snapshot. Free of signals and waitpid, which the daemon (supervisor/daemon.h) turns
+// into calls here, so every rule is a unit test with a fake launcher and clock.
 class Supervisor {
  public:
-  // `configArgs` re-parse the supervisor's own options on SIGHUP.
-  Supervisor(SupervisorConfig config, std::vector<std::string> configArgs,
-             std::unique_ptr<Launcher> launcher);
-  ~Supervisor();
+  struct Deps {
+    base::Timers& timers;
+    base::FdWatch& fds;
+    Launcher& launcher;
+    std::function<double()> random;  // uniform in [0, 1)
+    WorkerSlot::SettingsOf settingsOf;
+    // Reads the configuration again, for SIGHUP.
+    std::function<base::Result<SupervisorConfig>()> reread;
+    // Called after every change with the new status snapshot.
+    std::function<void(const v1::SupervisorStatus&)> publish;
+    // Called once every worker has stopped after stopAll().
+    std::function<void()> stopped;
+  };
 
-  // Until stopped by SIGTERM/SIGINT; returns the exit code.
-  int run();
+  Supervisor(SupervisorConfig config, Deps deps);
+
+  // Starts every enabled worker.
+  void start();
+  // A child exited: one of ours, or an orphan we reaped as PID 1 (logged only).
+  void childExited(pid_t pid, int waitStatus);
+  // SIGHUP.
+  void reload();
+  // SIGTERM/SIGINT: stops every worker, SIGKILL after the grace period.
+  void stopAll(const std::string& why);
+
+  v1::SupervisorStatus status() const;
+  const SupervisorConfig& config() const { return config_; }
 
  private:
-  class Impl;
-  std::unique_ptr<Impl> impl_;
+  void applyWorkerList(const std::vector<std::string>& enabled);
+  void publish();
+  void finishIfAllStopped();
+
+  SupervisorConfig config_;
+  Deps deps_;
+  std::vector<std::unique_ptr<WorkerSlot>> slots_;  // every known worker, in start order
+  bool stopping_ = false;
+  bool finished_ = false;
 };
 
 }  // namespace mvf::supervisor

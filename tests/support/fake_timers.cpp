@@ -1,5 +1,9 @@
 #include "tests/support/fake_timers.h"
 
+#include <poll.h>
+
+#include <vector>
+
 namespace mvf::testing {
 
 // Timestamps start at 2026-01-01T00:00:00Z, so they read like real ones.
@@ -44,6 +48,25 @@ void FakeTimers::advance(Clock::duration by) {
 std::optional<base::Timers::Clock::duration> FakeTimers::nextIn() const {
   if (timers_.empty()) return std::nullopt;
   return timers_.begin()->first.first - now_;
+}
+
+void FakeTimers::watchFd(int fd, std::function<void()> onReadable) {
+  fds_[fd] = std::move(onReadable);
+}
+
+int FakeTimers::pollFds() {
+  std::vector<pollfd> polled;
+  for (const auto& [fd, callback] : fds_) polled.push_back({fd, POLLIN, 0});
+  if (polled.empty() || ::poll(polled.data(), polled.size(), 0) <= 0) return 0;
+  int ran = 0;
+  for (const auto& entry : polled) {
+    auto it = fds_.find(entry.fd);
+    if (entry.revents == 0 || it == fds_.end()) continue;
+    auto callback = it->second;  // it may unwatch itself
+    callback();
+    ++ran;
+  }
+  return ran;
 }
 
 }  // namespace mvf::testing

@@ -1,0 +1,119 @@
+#include "supervisor/daemon.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "base/event_loop.h"
+#include "base/logging.h"
+#include "base/process.h"
+#include "base/signals.h"
+#include "base/unix_socket.h"
+#include "base/version.h"
+#include "supervisor/status_service.h"
+#include "supervisor/supervisor.h"
+
+namespace mvf::supervisor {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Listens on the status socket, whose dir is created if missing; a live supervisor
+// already answering there is not ours to replace.
+base::Result<std::unique_ptr<grpc::Server>> serveStatus(const std::string& path,
+                                                        StatusService& service) {
+  std::error_code ec;
+  auto dir = std::filesystem::path(path).parent_path();
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return base::Error{"mkdir " + dir.string() + ": " + ec.message(), ec.value()};
+  if (base::probeUnixSocket(path)) return base::Error{path + " is served by another process"};
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix://" + path, grpc::InsecureServerCredentials());
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  if (!server) return base::Error{"cannot listen on " + path};
+  // gRPC binds it itself: the mode is set right after.
+  if (::chmod(path.c_str(), 0600) != 0) {
+    return base::Error{"chmod(" + path + ", 0600): " + std::strerror(errno), errno};
+  }
+  return server;
+}
+
+}  // namespace
+
+int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
+              const std::string& selfDir) {
+  auto log = base::logger("supervisor");
+  base::UniqueFd signals =
+      base::blockedSignalFd({SIGCHLD, SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
+  if (!signals) {
+    log->error("signalfd: {}", std::strerror(errno));
+    return base::kExitFailure;
+  }
+  // Not PID 1: become the reaper of orphaned descendants anyway, as PID 1 would be.
+  if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
+    log->warn("prctl(PR_SET_CHILD_SUBREAPER): {}", std::strerror(errno));
+  }
+  StatusService status;
+  auto server = serveStatus(config.statusSocket, status);
+  if (!server) {
+    log->error("cannot serve the status socket: {}", server.error().message);
+    return base::kExitFailure;
+  }
+  log->info("mvf-supervisor {} (pid {}): workers {} from {}; status on {}", base::kVersion,
+            ::getpid(), fmt::join(config.workers, ","), config.workersDir, config.statusSocket);
+
+  base::EventLoop loop;
+  ProcessLauncher launcher;
+  std::mt19937 random{std::random_device{}()};
+  Supervisor supervisor(
+      config,
+      {.timers = loop,
+       .fds = loop,
+       .launcher = launcher,
+       .random = [&random] { return std::uniform_real_distribution<double>(0.0, 1.0)(random); },
+       .settingsOf = [](const std::string& name,
+                        const WorkerSlot::Config& slot) { return workerSettings(name, slot.args); },
+       .reread = [&] { return readSupervisorConfig(configArgs, selfDir); },
+       .publish = [&status](const v1::SupervisorStatus& snapshot) { status.publish(snapshot); },
+       .stopped = [&loop] { loop.stop(); }});
+
+  loop.watchFd(signals.get(), [&] {
+    signalfd_siginfo info{};
+    while (::read(signals.get(), &info, sizeof(info)) == sizeof(info)) {
+      switch (info.ssi_signo) {
+        case SIGCHLD: {
+          // Every child that exited, whoever it was: as PID 1 we inherit orphans too.
+          int waitStatus = 0;
+          pid_t pid;
+          while ((pid = ::waitpid(-1, &waitStatus, WNOHANG)) > 0) {
+            supervisor.childExited(pid, waitStatus);
+          }
+          break;
+        }
+        case SIGHUP:
+          supervisor.reload();
+          break;
+        default:
+          supervisor.stopAll(strsignal(static_cast<int>(info.ssi_signo)));
+      }
+    }
+  });
+  supervisor.start();
+  loop.run();
+  server.value()->Shutdown(std::chrono::system_clock::now() + 500ms);
+  ::unlink(config.statusSocket.c_str());
+  log->info("stopped");
+  return base::kExitOk;
+}
+
+}  // namespace mvf::supervisor
