@@ -5,41 +5,10 @@
 
 #include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 
 namespace mvf::base {
 namespace {
-
-void appendJsonString(std::string_view text, spdlog::memory_buf_t& out) {
-  out.push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out.append(std::string_view("\\\""));
-        break;
-      case '\\':
-        out.append(std::string_view("\\\\"));
-        break;
-      case '\n':
-        out.append(std::string_view("\\n"));
-        break;
-      case '\r':
-        out.append(std::string_view("\\r"));
-        break;
-      case '\t':
-        out.append(std::string_view("\\t"));
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
-          out.append(std::string_view(escaped));
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
 
 // One JSON object per line; spdlog's pattern formatter cannot escape the message.
 class JsonFormatter final : public spdlog::formatter {
@@ -52,17 +21,18 @@ class JsonFormatter final : public spdlog::formatter {
     spdlog::memory_buf_t ts;
     time_.format(msg, ts);
     auto level = spdlog::level::to_string_view(msg.level);
-    dest.append(std::string_view("{\"ts\":"));
-    appendJsonString(std::string_view(ts.data(), ts.size()), dest);
-    dest.append(std::string_view(",\"level\":"));
-    appendJsonString(std::string_view(level.data(), level.size()), dest);
-    dest.append(std::string_view(",\"worker\":"));
-    appendJsonString(process_, dest);
-    dest.append(std::string_view(",\"component\":"));
-    appendJsonString(std::string_view(msg.logger_name.data(), msg.logger_name.size()), dest);
-    dest.append(std::string_view(",\"msg\":"));
-    appendJsonString(std::string_view(msg.payload.data(), msg.payload.size()), dest);
-    dest.append(std::string_view("}\n"));
+    // nlohmann/json keeps the field order (ordered_json) and replaces bytes that are not
+    // UTF-8 (a junk file name quoted in a message) with U+FFFD, so every line parses.
+    nlohmann::ordered_json line = {
+        {"ts", std::string_view(ts.data(), ts.size())},
+        {"level", std::string_view(level.data(), level.size())},
+        {"worker", process_},
+        {"component", std::string_view(msg.logger_name.data(), msg.logger_name.size())},
+        {"msg", std::string_view(msg.payload.data(), msg.payload.size())}};
+    std::string text =
+        line.dump(-1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+    dest.append(text.data(), text.data() + text.size());
+    dest.push_back('\n');
   }
 
   std::unique_ptr<spdlog::formatter> clone() const override {

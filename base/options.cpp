@@ -110,12 +110,30 @@ ValueCheck oneOf(std::vector<std::string> choices) {
   };
 }
 
+std::string formatDuration(Duration duration) {
+  auto ms = duration.count();
+  if (ms == 0) return "0";
+  if (ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
 ValueCheck durationIn(Duration min, Duration max) {
   return [min, max](std::string_view text) -> std::string {
     auto value = parseDuration(text);
     if (value && *value >= min && *value <= max) return "";
-    return "expected a duration from " + std::to_string(min.count()) + "ms to " +
-           std::to_string(max.count()) + "ms, written like 500ms, 30s or 2m";
+    return "expected a duration from " + formatDuration(min) + " to " + formatDuration(max) +
+           ", written like 500ms, 30s or 2m";
+  };
+}
+
+ValueCheck offOrDurationIn(Duration min, Duration max) {
+  return [check = durationIn(min, max)](std::string_view text) -> std::string {
+    if (text == "0") return "";
+    std::string problem = check(text);
+    return problem.empty() ? ""
+                           : "expected 0 (off) or " + problem.substr(problem.find("a duration"));
   };
 }
 

@@ -38,10 +38,14 @@ struct OptionSpec {
 ValueCheck integerIn(int64_t min, int64_t max);
 ValueCheck oneOf(std::vector<std::string> choices);
 ValueCheck durationIn(Duration min, Duration max);
+// "0" (whatever the duration turns off) or a duration from min to max.
+ValueCheck offOrDurationIn(Duration min, Duration max);
 ValueCheck absolutePath();
 
 // "500ms", "30s", "2m", "1h", "0" → milliseconds; nullopt for anything else.
 std::optional<Duration> parseDuration(std::string_view text);
+// The other way: 500 → "500ms", 30000 → "30s", 3600000 → "1h", 0 → "0".
+std::string formatDuration(Duration duration);
 
 // The effective value of every option after precedence, with where each one came from.
 // Every value has passed its option's check, so the typed getters cannot fail on a

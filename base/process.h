@@ -12,4 +12,10 @@ constexpr int kExitConfig = 78;
 // Caps glibc's malloc arenas; every long-running binary calls it first thing.
 void limitMallocArenas();
 
+// Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit: a process holds
+// an fd per connection, watch and device it checks, and container runtimes often start
+// processes with a soft limit of 1024 below a far higher hard one. Every long-running
+// binary calls it first thing; a failure leaves the limit as it was.
+void raiseFileLimit();
+
 }  // namespace mvf::base

@@ -149,8 +149,31 @@ std::unique_ptr<v1beta1::DevicePlugin::Stub> connect(const Target& target) {
       grpc::CreateChannel("unix://" + target.socket, grpc::InsecureChannelCredentials()));
 }
 
+// The name of a gRPC status code, as grpc/status.h spells it.
+std::string codeName(grpc::StatusCode code) {
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  auto index = static_cast<size_t>(code);
+  return index < std::size(kNames) ? kNames[index] : "code " + std::to_string(index);
+}
+
 std::string failure(const std::string& what, const Target& target, const grpc::Status& status) {
-  return what + " on " + target.socket + " failed: " + std::to_string(status.error_code()) + " " +
+  return what + " on " + target.socket + " failed: " + codeName(status.error_code()) + ": " +
          status.error_message();
 }
 

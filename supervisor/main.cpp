@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
   base::limitMallocArenas();
+  base::raiseFileLimit();
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = base::parseOptions(supervisor::supervisorOptions(), "supervisor", args);
   if (auto* error = std::get_if<std::string>(&parsed)) {

@@ -121,7 +121,7 @@ TEST_F(MvfctlTest, AllocatePrintsOneResponsePerContainerRequest) {
 TEST_F(MvfctlTest, AllocateOfAnUnknownIdExits1WithTheWorkersError) {
   auto result = mvfctl({"allocate", "--socket", node_.kubeletDir() + "/udma.sock", "gpu-0"});
   EXPECT_EQ(result.exitCode, 1);
-  EXPECT_THAT(result.output, HasSubstr("unknown device ID \"gpu-0\""));
+  EXPECT_THAT(result.output, HasSubstr("failed: INVALID_ARGUMENT: unknown device ID \"gpu-0\""));
 }
 
 TEST_F(MvfctlTest, ASocketNobodyServesIsAClearError) {

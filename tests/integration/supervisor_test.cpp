@@ -219,7 +219,19 @@ TEST_F(SupervisorTest, AKilledWorkerComesBackAloneAndNoOtherStreamIsTouched) {
   EXPECT_EQ(w->restarts(), 1u);
   EXPECT_TRUE(w->last_exit().signaled());
   EXPECT_EQ(w->last_exit().signal_name(), "SIGKILL");
-  EXPECT_EQ(w->last_exit().exit_code(), 0) << "a death signal is no exit code";
+  EXPECT_EQ(w->last_exit().outcome_case(), v1::ExitInfo::kSignal)
+      << "a death signal is no exit code";
+  auto json = runCommand({MVFCTL, "status", "--json", "--status-socket", statusSocket()});
+  auto parsed = parseJsonObject(json.output);
+  ASSERT_TRUE(parsed) << json.output;
+  for (const auto& entry : parsed->fields().at("workers").list_value().values()) {
+    const auto& fields = entry.struct_value().fields();
+    if (fields.at("name").string_value() != "vfio") continue;
+    const auto& exit = fields.at("lastExit").struct_value().fields();
+    EXPECT_EQ(exit.at("signalName").string_value(), "SIGKILL") << json.output;
+    EXPECT_FALSE(exit.contains("exitCode")) << "printed only for a worker that exited\n"
+                                            << json.output;
+  }
 }
 
 TEST_F(SupervisorTest, ACrashLoopBacksOffPerThePolicyWhileTheOthersStayRegistered) {

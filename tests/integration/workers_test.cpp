@@ -2,11 +2,16 @@
 // laid out like a real kernel's, in each of their modes.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
+#include <sstream>
+#include <string_view>
+#include <thread>
 
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/support/fake_sysfs.h"
@@ -200,6 +205,32 @@ TEST_F(X11WorkerTest, AllocateRechecksEachDisplayAtThatMomentAndPublishesWhatItF
   ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
 }
 
+TEST_F(X11WorkerTest, AListenerThatHangsUpOnTheHeldConnectionIsPolledNotHeldInALoop) {
+  // Accepts and closes at once, as any host user may have a socket do in /tmp/.X11-unix
+  // (and Xorg does to a client that sends nothing): held again after each hang-up, it
+  // would spin the worker.
+  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  auto listener = node_.unixSocket("/tmp/.X11-unix/X57");
+  std::atomic<bool> stop = false;
+  std::thread closer([&] {
+    while (!stop) {
+      pollfd pfd{listener.get(), POLLIN, 0};
+      if (::poll(&pfd, 1, 20) > 0) ::close(::accept(listener.get(), nullptr, nullptr));
+    }
+  });
+  start(MVF_WORKER_X11, {"--health-interval", "20ms"});
+  EXPECT_TRUE(worker_->awaitLog("still accepts", kTimeout)) << worker_->log();
+  worker_->signal(SIGHUP);  // a rescan: still usable, still not held again
+  EXPECT_TRUE(worker_->awaitLog("SIGHUP: rescanning", kTimeout));
+  stop = true;
+  closer.join();
+  std::string log = worker_->log();
+  const std::string held = "holding a connection to /tmp/.X11-unix/X57";
+  ASSERT_NE(log.find(held), std::string::npos) << log;
+  EXPECT_EQ(log.find(held, log.find(held) + 1), std::string::npos) << "held again:\n" << log;
+  ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
+}
+
 TEST_F(X11WorkerTest, DisplayPinsTheDisplayAndXauthorityIsMounted) {
   auto x0 = node_.unixSocket("/tmp/.X11-unix/X0");
   auto x1 = node_.unixSocket("/tmp/.X11-unix/X1");
@@ -276,6 +307,44 @@ TEST_F(VfioWorkerTest, ANewGroupNodeAppearsAndAVanishedOneStaysListedUnhealthy) 
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// Whether `text` is valid UTF-8 (RFC 3629: no overlong forms, no surrogates, ≤ U+10FFFF).
+bool isUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80           ? 1
+                    : (c >> 5) == 0x6  ? 2
+                    : (c >> 4) == 0xe  ? 3
+                    : (c >> 3) == 0x1e ? 4
+                                       : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    uint32_t code = length == 1 ? c : c & (0x7f >> length);
+    for (size_t k = 1; k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next >> 6) != 0x2) return false;
+      code = (code << 6) | (next & 0x3f);
+    }
+    static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code < kMin[length] || code > 0x10ffff || (code >= 0xd800 && code <= 0xdfff)) return false;
+    i += length;
+  }
+  return true;
+}
+
+TEST_F(VfioWorkerTest, JsonLogLinesStayValidUtf8WhateverTheNodeHolds) {
+  // A file name that is not UTF-8, quoted in a warning about what the scan skipped.
+  ASSERT_EQ(node_.file("/dev/vfio/\xff\xfe"), "");
+  start(MVF_WORKER_VFIO, {"--log-format", "json"});
+  ASSERT_TRUE(counts("intel.com/vfio", 1000, 1000));
+  std::istringstream lines(worker_->log());
+  bool quoted = false;
+  for (std::string line; std::getline(lines, line);) {
+    ASSERT_TRUE(isUtf8(line)) << line;
+    ASSERT_TRUE(parseJsonObject(line)) << line;
+    quoted = quoted || line.find("not an IOMMU group number") != std::string::npos;
+  }
+  EXPECT_TRUE(quoted) << worker_->log();
+}
+
 // A group of two: one member on vfio-pci, the other on no driver (viable). A host driver
 // taking the second member changes nothing under /dev: only sysfs shows it.
 class VfioReboundMemberTest : public VfioWorkerTest {
@@ -301,6 +370,9 @@ TEST_F(VfioReboundMemberTest, TheHealthCheckSeesTheGroupGoAndComeBack) {
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "13"}));
   ASSERT_EQ(bind("e1000e"), "");
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11"}, {"13"}));
+  EXPECT_THAT(worker_->log(),
+              HasSubstr("info [vfio] worker: device 13 is not usable: member 0000:02:00.1 is "
+                        "bound to e1000e, not to a vfio driver"));
   grpc::Status status;
   allocate("intel.com/vfio", {{"13"}}, &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);

@@ -129,6 +129,47 @@ TEST_F(HealthCheckTest, ASocketWhoseBacklogIsFullIsPolledInstead) {
   EXPECT_THAT(changes_, ElementsAre("X0: /tmp/.X11-unix/X0 refuses connections"));
 }
 
+TEST_F(HealthCheckTest, AListenerThatHangsUpWhileAliveIsPolledUntilItGoes) {
+  // Xorg drops a client that never sends its handshake; this listener does it at once.
+  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  auto listener = base::listenUnix(node_.host("/tmp/.X11-unix/X0"));
+  ASSERT_TRUE(listener);
+  HealthCheck health(loop_, resource_, 10ms, record_);
+  Unit x0 = display("X0", "/tmp/.X11-unix/X0");
+  health.update({.units = {x0}});
+  ASSERT_EQ(health.heldConnections(), 1u);
+  base::UniqueFd accepted(::accept(listener.value().get(), nullptr, nullptr));
+  accepted.reset();  // hung up on, by a listener that still accepts
+  runUntilChanged();
+  EXPECT_THAT(changes_, ElementsAre(HasSubstr("hung up")));
+  // The rescan finds the display usable: held again, it would hang up again, forever.
+  health.update({.units = {x0}});
+  EXPECT_EQ(health.heldConnections(), 0u);
+  EXPECT_EQ(health.polledUnits(), 1u);
+  // Its server restarts: the socket goes (a scan without it), and the new one is held.
+  listener.value().reset();
+  ASSERT_EQ(node_.remove("/tmp/.X11-unix/X0"), "");
+  health.update({.units = {}});
+  auto restarted = node_.unixSocket("/tmp/.X11-unix/X0");
+  health.update({.units = {x0}});
+  EXPECT_EQ(health.heldConnections(), 1u);
+  EXPECT_EQ(health.polledUnits(), 0u);
+}
+
+TEST_F(HealthCheckTest, AtMost64ConnectionsAreHeldAndTheOtherDisplaysArePolled) {
+  std::vector<base::UniqueFd> listeners;
+  Scan scan;
+  for (int i = 0; i < 70; ++i) {
+    std::string path = "/tmp/.X11-unix/X" + std::to_string(i);
+    listeners.push_back(node_.unixSocket(path));
+    scan.units.push_back(display("X" + std::to_string(i), path));
+  }
+  HealthCheck health(loop_, resource_, 500ms, record_);
+  health.update(scan);
+  EXPECT_EQ(health.heldConnections(), 64u);
+  EXPECT_EQ(health.polledUnits(), 6u);
+}
+
 TEST_F(HealthCheckTest, AZeroIntervalTurnsTheCheckOff) {
   auto listener = node_.unixSocket("/tmp/.X11-unix/X0");
   HealthCheck health(loop_, resource_, 0ms, record_);

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include "tests/support/fake_node.h"
 
 namespace mvf::core {
@@ -27,6 +29,22 @@ TEST(HostFs, ResolvesRelativeAndAbsoluteSymlinksInsideTheRoot) {
   EXPECT_EQ(host.resolve("/sys/bus/pci/devices/0000:00:02.0/drm", true),
             "/sys/devices/pci0000:00/0000:00:02.0/drm");
   EXPECT_EQ(host.resolve("/sys/class/drm/card1", false), "/sys/class/drm/card1");
+}
+
+TEST(HostFs, ASocketIsConnectedToButASymlinkToOneNeverFollowed) {
+  FakeNode node;
+  auto inside = node.unixSocket("/tmp/.X11-unix/X1");
+  // A socket outside the host root, listening, and a symlink to it where a display was.
+  FakeNode other;
+  auto outside = other.unixSocket("/tmp/X9");
+  ASSERT_EQ(node.symlink("/tmp/.X11-unix/X0", other.host("/tmp/X9")), "");
+  HostFs host(node.root());
+  EXPECT_TRUE(host.connectSocket("/tmp/.X11-unix/X1"));
+  auto escaped = host.connectSocket("/tmp/.X11-unix/X0");
+  ASSERT_FALSE(escaped) << "followed a symlink out of the host root";
+  EXPECT_EQ(escaped.error().code, ENOTSOCK);
+  EXPECT_EQ(escaped.error().message, "/tmp/.X11-unix/X0 is a symlink, not a socket");
+  EXPECT_EQ(host.probeSocket("/tmp/.X11-unix/missing").error().code, ENOENT);
 }
 
 TEST(HostFs, DotDotNeverClimbsAboveTheRoot) {

@@ -63,19 +63,24 @@ TEST_P(Viability, FollowsTheKernelsRule) {
 
 INSTANTIATE_TEST_SUITE_P(
     Table, Viability,
-    ::testing::Values(ViabilityCase{"VfioPci", {{"0000:00:07.0", "vfio-pci"}}, true, ""},
-                      ViabilityCase{"WithBridgeStubAndUnbound",
-                                    {{"0000:00:1c.0", "pcieport"},
-                                     {"0000:01:00.0", "vfio-pci"},
-                                     {"0000:01:00.1", "pci-stub"},
-                                     {"0000:01:00.2", ""}},
-                                    true,
-                                    ""},
-                      ViabilityCase{
-                          "MemberOnAHostDriver",
-                          {{"0000:01:00.0", "vfio-pci"}, {"0000:01:00.1", "snd_hda_intel"}},
-                          false,
-                          "member 0000:01:00.1 is bound to snd_hda_intel"}),
+    ::testing::Values(
+        ViabilityCase{"VfioPci", {{"0000:00:07.0", "vfio-pci"}}, true, ""},
+        ViabilityCase{"WithBridgeStubAndUnbound",
+                      {{"0000:00:1c.0", "pcieport"},
+                       {"0000:01:00.0", "vfio-pci"},
+                       {"0000:01:00.1", "pci-stub"},
+                       {"0000:01:00.2", ""}},
+                      true,
+                      ""},
+        ViabilityCase{
+            "NoMemberOnAVfioDriver",
+            {{"0000:00:1c.0", "pcieport"}, {"0000:01:00.1", "pci-stub"}, {"0000:01:00.2", ""}},
+            false,
+            "no member of group 7 is bound to a vfio driver"},
+        ViabilityCase{"MemberOnAHostDriver",
+                      {{"0000:01:00.0", "vfio-pci"}, {"0000:01:00.1", "snd_hda_intel"}},
+                      false,
+                      "member 0000:01:00.1 is bound to snd_hda_intel"}),
     [](const auto& param) { return std::string(param.param.name); });
 
 // One member beside a vfio-pci anchor (a group node exists only where some member is

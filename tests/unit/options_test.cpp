@@ -147,6 +147,16 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"DurationWithoutUnit", {"--resync-interval", "30"}, {}, "", {"'30'", "500ms"}},
         BadInput{
             "DurationTooShort", {"--resync-interval", "1ms"}, {}, "", {"'1ms'", "resync-interval"}},
+        BadInput{"HealthIntervalTooShort",
+                 {"--health-interval", "1ms"},
+                 {},
+                 "",
+                 {"'1ms'", "expected 0 (off) or a duration from 10ms to 1h"}},
+        BadInput{"HealthIntervalWithoutUnit",
+                 {"--health-interval", "5"},
+                 {},
+                 "",
+                 {"'5'", "health-interval"}},
         BadInput{"DisplayOutOfRange", {"--display", "64"}, {}, "", {"'64'", "display"}},
         BadInput{"UnknownFlag", {"--bogus"}, {}, "", {"--bogus"}},
         BadInput{"PositionalArgument", {"positional"}, {}, "", {"positional"}},
@@ -177,7 +187,8 @@ TEST_F(OptionsTest, OtherWorkersSectionsAreTheirsToCheck) {
 TEST_F(OptionsTest, ActionsAreRecognised) {
   EXPECT_EQ(std::get<base::ParsedOptions>(parse({"--check-config"})).action,
             base::Action::kCheckConfig);
-  EXPECT_EQ(std::get<base::ParsedOptions>(parse({"--version"})).action, base::Action::kPrintVersion);
+  EXPECT_EQ(std::get<base::ParsedOptions>(parse({"--version"})).action,
+            base::Action::kPrintVersion);
   auto help = std::get<base::ParsedOptions>(parse({"--help"}));
   EXPECT_EQ(help.action, base::Action::kHelp);
   EXPECT_THAT(help.help, HasSubstr("MVF_SHARED_COUNT"));
@@ -191,6 +202,15 @@ TEST(ParseDuration, AcceptsWholeNumbersWithAUnit) {
   for (const char* bad : {"", "s", "30", "1.5s", "-1s", "10 s", "1d", "99999999999999999999s"}) {
     EXPECT_EQ(base::parseDuration(bad), std::nullopt) << bad;
   }
+}
+
+TEST(FormatDuration, WritesTheLargestWholeUnit) {
+  EXPECT_EQ(base::formatDuration(base::Duration(0)), "0");
+  EXPECT_EQ(base::formatDuration(base::Duration(10)), "10ms");
+  EXPECT_EQ(base::formatDuration(base::Duration(1500)), "1500ms");
+  EXPECT_EQ(base::formatDuration(base::Duration(30'000)), "30s");
+  EXPECT_EQ(base::formatDuration(base::Duration(600'000)), "10m");
+  EXPECT_EQ(base::formatDuration(base::Duration(3'600'000)), "1h");
 }
 
 TEST(EnvName, IsMvfPrefixedUpperSnakeCase) {

@@ -19,6 +19,10 @@ HealthCheck::~HealthCheck() {
   loop_.cancel(timer_);
 }
 
+// Held connections at most: each is a file descriptor, and any host user may create
+// sockets in /tmp/.X11-unix. Displays past this many are polled.
+constexpr size_t kMaxHeld = 64;
+
 void HealthCheck::update(const Scan& scan) {
   if (interval_ == base::Duration::zero()) return;
   polled_.clear();
@@ -32,10 +36,26 @@ void HealthCheck::update(const Scan& scan) {
     if (!wanted.contains(it->first)) release(it);
     it = next;
   }
+  // A display gone or unusable since is held again when it comes back: an X server that
+  // restarts removes its socket first.
+  std::erase_if(unheld_, [&](const auto& entry) { return !wanted.contains(entry.first); });
+  auto poll = [&](const Unit& unit) {
+    if (!unit.healthPolled) polled_.push_back(unit);
+  };
   for (const auto& [socket, unit] : wanted) {
     if (held_.contains(socket)) continue;
-    if (talkative_.contains(socket)) {
-      if (!unit->healthPolled) polled_.push_back(*unit);
+    if (auto it = unheld_.find(socket); it != unheld_.end()) {
+      if (!std::exchange(it->second, true)) {
+        base::logger("health")->info(
+            "{} hung up a held connection yet still accepts (an X server drops clients "
+            "that send nothing); re-checking it every {} instead",
+            socket, base::formatDuration(interval_));
+      }
+      poll(*unit);  // it would not stay held
+      continue;
+    }
+    if (held_.size() >= kMaxHeld) {
+      poll(*unit);  // every connection is an fd: past this many, polled
       continue;
     }
     auto connected = resource_.host().connectSocket(socket);
@@ -44,9 +64,10 @@ void HealthCheck::update(const Scan& scan) {
       // next re-check tells which.
       base::logger("health")->debug("cannot hold a connection: {}; polling it instead",
                                     connected.error().message);
-      if (!unit->healthPolled) polled_.push_back(*unit);
+      poll(*unit);
       continue;
     }
+    base::logger("health")->debug("holding a connection to {}", socket);
     int raw = connected.value().get();
     held_.emplace(socket, Held{*unit, std::move(connected).value()});
     loop_.watchFd(raw, [this, socket] { onReadable(socket); });
@@ -76,11 +97,16 @@ void HealthCheck::onReadable(const std::string& socket) {
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
   Unit unit = std::move(it->second.unit);
   release(it);
+  // Whatever the listener did, this socket is not held again while it stays usable: one
+  // that talks would wake us for every byte, and one that hangs up on us while alive
+  // (Xorg drops a client that never sends its handshake) would be held and hung up in a
+  // loop. If the rescan finds it usable it is polled instead.
+  unheld_[socket] = n > 0;  // said already, for one that talks
   if (n > 0) {
-    // A listener that talks first is alive, but would wake us for every byte it sends:
-    // re-checked by polling from now on.
-    base::logger("health")->debug("{} sent data unasked; polling it instead of holding it", socket);
-    talkative_.insert(socket);
+    base::logger("health")->info(
+        "{} sends data unasked; re-checking it every {} instead of "
+        "holding a connection",
+        socket, base::formatDuration(interval_));
     if (!unit.healthPolled) polled_.push_back(std::move(unit));
     armTimer();
     return;

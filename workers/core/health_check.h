@@ -2,7 +2,6 @@
 
 #include <functional>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -16,7 +15,8 @@ namespace mvf::core {
 // so, and then asks for a rescan. Two ways, the cheaper first:
 //  - held connections: for each usable unit with a heldSocket, one connection to that
 //    socket stays open; the listener dying hangs it up, which is an event on the loop,
-//    so an X server that crashes is seen at once and costs no wakeup while it runs;
+//    so an X server that crashes is seen at once and costs no wakeup while it runs (at
+//    most 64 held; a listener that hangs up on us while alive, or talks, is polled);
 //  - polling: every `interval`, Resource::recheck() of the units marked healthPolled
 //    (and of any whose socket could not be held: a full backlog), only while such units
 //    exist; a unit whose re-check disagrees with the last scan, either way, is news.
@@ -54,7 +54,9 @@ class HealthCheck {
   const Changed changed_;
   std::map<std::string, Held> held_;  // by socket host path
   std::vector<Unit> polled_;          // as the last scan found them
-  std::set<std::string> talkative_;   // sockets whose listener sent data: polled, not held
+  // Sockets not to hold again while their display stays usable (the listener sent data,
+  // or hung up on us) → whether the log said so.
+  std::map<std::string, bool> unheld_;
   base::EventLoop::TimerId timer_ = 0;
 };
 

@@ -183,12 +183,18 @@ base::Result<base::UniqueFd> HostFs::connectSocket(std::string_view hostPath) co
   auto failed = [&](int code) {
     return base::Error{"connect(" + std::string(hostPath) + "): " + std::strerror(code), code};
   };
-  size_t slash = hostPath.rfind('/');
-  if (slash == std::string_view::npos) return failed(EINVAL);
-  auto dir = openDir(hostPath.substr(0, slash == 0 ? 1 : slash));
-  if (!dir) return failed(errno);
-  auto connected = base::connectUnix("/proc/self/fd/" + std::to_string(dir->fd()) + "/" +
-                                     std::string(hostPath.substr(slash + 1)));
+  // The socket's own inode, found inside the root without following a last symlink, and
+  // connected to through its /proc/self/fd magic link: nothing is resolved again between
+  // the check and the connect, so a symlink swapped in can never lead outside the root.
+  base::UniqueFd socket = open(hostPath, O_PATH | O_NOFOLLOW);
+  struct stat st {};
+  if (!socket || ::fstat(socket.get(), &st) != 0) return failed(errno);
+  if (!S_ISSOCK(st.st_mode)) {
+    return base::Error{std::string(hostPath) + " is " +
+                           std::string(describe(fromMode(st.st_mode))) + ", not a socket",
+                       ENOTSOCK};
+  }
+  auto connected = base::connectUnix("/proc/self/fd/" + std::to_string(socket.get()));
   if (!connected) return failed(connected.error().code);
   return connected;
 }

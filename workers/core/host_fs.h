@@ -97,9 +97,9 @@ class HostFs {
   std::vector<std::string> list(std::string_view hostPath) const;
 
   // connect()s to a unix socket of the host without blocking, as base::connectUnix()
-  // does: the connection, or an Error naming the host path whose code is the errno. The
-  // path goes through /proc/self/fd of its open directory, so a deep host root never
-  // makes it too long for sun_path.
+  // does: the connection, or an Error naming the host path whose code is the errno
+  // (ENOTSOCK: the path is no socket, a symlink included — never followed). The path
+  // goes through /proc/self/fd, so a deep host root never makes it too long for sun_path.
   base::Result<base::UniqueFd> connectSocket(std::string_view hostPath) const;
 
   // Whether something listens on a unix socket of the host: ok when it does (a full

@@ -26,22 +26,32 @@ std::string Notifier::check(int fd) {
   return "";
 }
 
-void Notifier::send(mvf::supervisor::v1::WorkerEvent::Kind kind, uint32_t total, uint32_t healthy,
-                    const std::string& detail) {
-  if (!fd_ || broken_) return;
+void Notifier::send(mvf::supervisor::v1::WorkerEvent::Kind kind, const std::string& detail) {
   mvf::supervisor::v1::WorkerEvent event;
   event.set_event(kind);
-  event.set_worker(worker_);
+  if (!detail.empty()) event.set_detail(detail);
+  write(event);
+}
+
+void Notifier::devices(uint32_t total, uint32_t healthy) {
+  mvf::supervisor::v1::WorkerEvent event;
+  event.set_event(mvf::supervisor::v1::WorkerEvent::devices);
   event.set_total(total);
   event.set_healthy(healthy);
-  event.set_detail(detail);
-  std::string line = base::toJson(event) + '\n';
+  write(event);
+}
+
+void Notifier::write(const mvf::supervisor::v1::WorkerEvent& event) {
+  if (!fd_ || broken_) return;
+  mvf::supervisor::v1::WorkerEvent named = event;
+  named.set_worker(worker_);
+  std::string line = base::toJson(named) + '\n';
   // Lines are far below PIPE_BUF, so each write is atomic: all of it or nothing.
   ssize_t written = ::write(fd_.get(), line.data(), line.size());
   if (written >= 0) return;
   if (errno == EAGAIN) {
     base::logger("notify")->debug("notify pipe full; dropped a {} event",
-                                  mvf::supervisor::v1::WorkerEvent::Kind_Name(kind));
+                                  mvf::supervisor::v1::WorkerEvent::Kind_Name(event.event()));
   } else {
     broken_ = true;
     base::logger("notify")->warn("write(notify fd {}): {}; no more events will be sent", fd_.get(),

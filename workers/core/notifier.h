@@ -18,10 +18,14 @@ class Notifier {
   // Returns an error text if fd is not an open descriptor.
   static std::string check(int fd);
 
-  void send(mvf::supervisor::v1::WorkerEvent::Kind kind, uint32_t total = 0, uint32_t healthy = 0,
-            const std::string& detail = "");
+  // An event of `kind`, with `detail` when it is not empty.
+  void send(mvf::supervisor::v1::WorkerEvent::Kind kind, const std::string& detail = "");
+  // A `devices` event: the advertised list changed.
+  void devices(uint32_t total, uint32_t healthy);
 
  private:
+  void write(const mvf::supervisor::v1::WorkerEvent& event);
+
   base::UniqueFd fd_;
   std::string worker_;
   bool broken_ = false;

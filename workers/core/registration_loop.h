@@ -6,18 +6,14 @@
 #include <optional>
 #include <string>
 
+#include "base/file_id.h"
 #include "base/options.h"
 #include "base/result.h"
 #include "base/timers.h"
 
 namespace mvf::core {
 
-// Identity of a file, to tell a re-created kubelet.sock from the one we registered with.
-struct FileId {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  bool operator==(const FileId&) const = default;
-};
+using base::FileId;
 
 // Keeps a worker served and registered with the kubelet (docs/architecture.md, "The
 // registration loop"): it serves the worker's socket first, because the kubelet dials

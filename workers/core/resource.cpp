@@ -34,6 +34,38 @@ Grant Resource::compose(const std::vector<const Unit*>& units) const {
   return out;
 }
 
+Problems problemsOf(const Scan& scan) {
+  Problems problems;
+  for (const auto& unit : scan.units) problems.emplace(unit.id, unit.problem);
+  return problems;
+}
+
+std::vector<std::string> usabilityChanges(const Problems& before, const Problems& after,
+                                          size_t limit) {
+  std::vector<std::string> lines;
+  size_t more = 0;
+  auto add = [&](std::string line) {
+    if (lines.size() < limit) {
+      lines.push_back(std::move(line));
+    } else {
+      ++more;
+    }
+  };
+  for (const auto& [id, problem] : after) {
+    auto was = before.find(id);
+    if (!problem.empty() && (was == before.end() || was->second != problem)) {
+      add("device " + id + " is not usable: " + problem);
+    } else if (problem.empty() && was != before.end() && !was->second.empty()) {
+      add("device " + id + " is usable again");
+    }
+  }
+  for (const auto& [id, problem] : before) {
+    if (!after.contains(id)) add("device " + id + " is gone");
+  }
+  if (more > 0) lines.back() += " (and " + std::to_string(more) + " more changes)";
+  return lines;
+}
+
 std::string Resource::recheck(const Unit& unit) const {
   for (const auto& node : unit.grant.nodes) {
     FileType type = host_.lstat(node.path);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -71,6 +72,17 @@ struct Scan {
   // creates its socket before it listens): rescan after --recheck-interval.
   bool recheck = false;
 };
+
+// Why each unit of a scan is not usable: unit ID → Unit::problem ("" when usable).
+using Problems = std::map<std::string, std::string>;
+Problems problemsOf(const Scan& scan);
+
+// What an operator should read in the log about units between two scans (`before` empty
+// for the first): each unit that is not usable now and was not, or not for that reason
+// ("device 13 is not usable: member 0000:02:00.1 is bound to e1000e"), each usable again,
+// each gone. At most `limit` lines, the last then saying how many more there were.
+std::vector<std::string> usabilityChanges(const Problems& before, const Problems& after,
+                                          size_t limit = 10);
 
 // One device class. The core does everything generic (serving, registration, diffing,
 // Allocate); a resource only says what is there. scan() runs on the worker's main loop;

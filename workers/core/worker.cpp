@@ -55,12 +55,6 @@ struct WorkerConfig {
   base::LogFormat logFormat = base::LogFormat::kText;
 };
 
-std::optional<FileId> fileId(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
-  return FileId{st.st_dev, st.st_ino};
-}
-
 std::string ms(base::Duration d) { return std::to_string(d.count()) + "ms"; }
 
 // Validates what the option checks cannot see alone; returns the config or an error.
@@ -198,7 +192,9 @@ class Worker final : private RegistrationLoop::Effects {
     socket_->close();
   }
   bool ownsSocket() const override { return socket_->ownsPath(); }
-  std::optional<FileId> kubeletSocket() const override { return fileId(config_.kubeletSocket); }
+  std::optional<FileId> kubeletSocket() const override {
+    return base::fileIdOf(config_.kubeletSocket);
+  }
   void endStreams(uint64_t generation) override {
     hub_.endAll();
     hub_.setGeneration(generation);
@@ -217,9 +213,7 @@ class Worker final : private RegistrationLoop::Effects {
   void cancelRegister() override { registrar_.cancel(); }
   void ready() override { notifier_.send(Event::ready); }
   void registered() override { notifier_.send(Event::registered); }
-  void unregistered(const std::string& why) override {
-    notifier_.send(Event::unregistered, 0, 0, why);
-  }
+  void unregistered(const std::string& why) override { notifier_.send(Event::unregistered, why); }
 
   // A stream ended by its peer. Only the loss of the current registration's last stream
   // means the kubelet is gone; a stream of an earlier registration may end late, after
@@ -255,6 +249,9 @@ class Worker final : private RegistrationLoop::Effects {
       });
     }
     health_.update(scan);
+    Problems problems = problemsOf(scan);
+    for (const auto& line : usabilityChanges(problems_, problems)) log_->info("{}", line);
+    problems_ = std::move(problems);
     ListChange change = inventory_.update(std::move(scan));
     auto counts = inventory_.counts();
     if (change.empty() && scanned_) return;
@@ -268,7 +265,7 @@ class Worker final : private RegistrationLoop::Effects {
     }
     scanned_ = true;
     hub_.publish(inventory_.list());
-    notifier_.send(Event::devices, counts.total, counts.healthy);
+    notifier_.devices(counts.total, counts.healthy);
   }
 
   // Keeps the watches on the plugin dir and the resource's dirs; a dir watched for the
@@ -370,6 +367,7 @@ class Worker final : private RegistrationLoop::Effects {
 
   bool scanned_ = false;
   bool polling_ = false;
+  Problems problems_;  // of the last scan, to log what changed
   base::EventLoop::TimerId recheckTimer_ = 0;
 };
 
@@ -407,7 +405,7 @@ std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec) {
        base::Scope::kCommon, base::durationIn(1ms, 1h)},
       {"health-interval", "500ms",
        "re-check of devices whose health no filesystem event reports (0: off)",
-       base::Scope::kCommon, base::durationIn(0ms, 1h)},
+       base::Scope::kCommon, base::offOrDurationIn(10ms, 1h)},
       {"heartbeat-interval", "5s", "heartbeat events on the notify fd", base::Scope::kCommon,
        base::durationIn(10ms, 1h)},
       {"register-backoff", "50ms", "first delay before retrying registration", base::Scope::kCommon,
@@ -440,6 +438,7 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
   base::limitMallocArenas();
+  base::raiseFileLimit();
 
   std::vector<std::string> args(argv + 1, argv + argc);
   auto parsed = base::parseOptions(workerOptions(spec), spec.name, args);

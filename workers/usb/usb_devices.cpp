@@ -77,8 +77,8 @@ std::vector<std::string> UsbDevices::watchDirs() const {
 }
 
 core::Scan UsbDevices::scan() {
-  auto log = base::logger("usb");
   core::Scan scan;
+  warnings_.begin();
   // Node types per bus dir, from one readdir each: "001" → {"002" → char device, …}.
   std::map<std::string, std::map<std::string, core::FileType>> nodes;
   bool serials = std::any_of(matches_.begin(), matches_.end(),
@@ -89,7 +89,7 @@ core::Scan UsbDevices::scan() {
     std::string path = std::string(kDevices) + "/" + name;
     auto device = host_.openDir(path);
     if (!device) {
-      log->warn("ignoring {}: not a readable directory", path);
+      warnings_.warn("ignoring " + path + ": not a readable directory");
       continue;
     }
     auto bus = core::parseNumber(device->read("busnum").value_or(""));
@@ -99,10 +99,9 @@ core::Scan UsbDevices::scan() {
     auto deviceClass = core::parseNumber(device->read("bDeviceClass").value_or(""), 16);
     if (!bus || !devnum || *bus < 1 || *bus > 999 || *devnum < 1 || *devnum > 999 || !vendor ||
         !isHexId(*vendor) || !product || !isHexId(*product) || !deviceClass) {
-      log->warn(
-          "ignoring {}: busnum, devnum, idVendor, idProduct or bDeviceClass is missing "
-          "or not valid",
-          path);
+      warnings_.warn("ignoring " + path +
+                     ": busnum, devnum, idVendor, idProduct or bDeviceClass is missing or not "
+                     "valid");
       continue;
     }
     if (*deviceClass == kHubClass && !hubs_) continue;
@@ -137,6 +136,7 @@ core::Scan UsbDevices::scan() {
     }
     scan.units.push_back(std::move(unit));
   }
+  warnings_.end();
   for (size_t i = 0; i < matches_.size(); ++i) {
     selectors_.report("--usb-match " + matches_[i].text, selected[i]);
   }

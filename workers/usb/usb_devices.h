@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "workers/core/resource.h"
+#include "workers/core/scan_warnings.h"
 #include "workers/core/selector_report.h"
 
 namespace mvf::usb {
@@ -43,6 +44,7 @@ class UsbDevices final : public core::Resource {
   const std::vector<UsbMatch> matches_;
   const bool hubs_;
   core::SelectorReport selectors_{"usb"};
+  core::ScanWarnings warnings_{"usb"};
 };
 
 // "1-2.3" → true; "usb1", "1-2:1.0", "1-" → false.

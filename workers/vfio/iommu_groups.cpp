@@ -72,29 +72,28 @@ IommuGroups::Common IommuGroups::common() const {
 }
 
 core::Scan IommuGroups::scan() {
-  auto log = base::logger("vfio");
   core::Scan scan;
   Common now = common();
+  warnings_.begin();
   std::vector<std::pair<int, std::string>> groups;
   for (const auto& name : host_.list("/dev/vfio")) {
     if (name == "vfio" || name == "devices") continue;
     if (!isGroupName(name)) {
-      log->warn("ignoring /dev/vfio/{}: not an IOMMU group number", name);
+      warnings_.warn("ignoring /dev/vfio/" + name + ": not an IOMMU group number");
       continue;
     }
     std::string node = "/dev/vfio/" + name;
     core::FileType type = host_.lstat(node);
     if (type != core::FileType::kCharDevice) {
-      log->warn("ignoring {}: {}, not a character device", node, core::describe(type));
+      warnings_.warn("ignoring " + node + ": " + std::string(core::describe(type)) +
+                     ", not a character device");
       continue;
     }
     groups.emplace_back(std::stoi(name), name);
   }
+  warnings_.end();
   std::sort(groups.begin(), groups.end());
-  for (const auto& [number, name] : groups) {
-    scan.units.push_back(group(name, now));
-    if (!scan.units.back().usable()) log->debug("group {}: {}", name, scan.units.back().problem);
-  }
+  for (const auto& [number, name] : groups) scan.units.push_back(group(name, now));
   if (scan.units.empty()) {
     scan.missing = now.containerProblem.empty()
                        ? "no VFIO group in /dev/vfio (is any device bound to vfio-pci?)"
@@ -147,6 +146,11 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
         memberNodes = true;
       }
     }
+  }
+  // A group node without a member on a vfio driver is a moment of a bind or unbind:
+  // nothing in it for QEMU to open.
+  if (vfioBound.empty() && !members.empty() && unit.problem.empty()) {
+    unit.problem = "no member of group " + name + " is bound to a vfio driver";
   }
   // Member device nodes are opened through iommufd, which lives in /dev/iommu.
   if (memberNodes) unit.grant.nodes.push_back({kIommu});

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "workers/core/resource.h"
+#include "workers/core/scan_warnings.h"
 
 namespace mvf::vfio {
 
@@ -61,6 +62,7 @@ class IommuGroups final : public core::Resource {
   core::Unit group(const std::string& name, const Common& common) const;
 
   const KernelVersion kernel_;
+  core::ScanWarnings warnings_{"vfio"};
 };
 
 // Where `device` (a member's sysfs dir, bound to `driver` or to none) stands, as the

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 
 #include "base/logging.h"
@@ -23,9 +24,14 @@ std::optional<int> displayNumber(const std::string& name) {
   return std::stoi(name.substr(1));
 }
 
-// Unit::problem for a display socket that connect() refuses.
-std::string refusal(const std::string& path, int error) {
-  return path + " refuses connections (" + std::strerror(error) + "): no X server listens on it";
+// Unit::problem for a display socket nobody can be reached on, or "".
+std::string unreachable(const base::Status& probe, const std::string& path) {
+  if (probe) return "";
+  if (probe.error().code == ECONNREFUSED) {
+    return path + " refuses connections: no X server listens on it";
+  }
+  // Not a socket any more, or our own trouble (EMFILE): said as it is.
+  return probe.error().message;
 }
 
 }  // namespace
@@ -72,7 +78,7 @@ core::Scan X11Displays::scan() {
     }
     unit.heldSocket = path;
     if (auto probe = host_.probeSocket(path); !probe) {
-      unit.problem = refusal(path, probe.error().code);
+      unit.problem = unreachable(probe, path);
       auto seen = refusing_.find(name);
       auto since = seen == refusing_.end() ? now : seen->second;
       stillRefusing[name] = since;
@@ -103,8 +109,8 @@ core::Scan X11Displays::scan() {
 
 std::string X11Displays::recheck(const core::Unit& unit) const {
   std::string path = std::string(kSocketDir) + "/" + unit.id;
-  if (auto probe = host_.probeSocket(path); !probe) return refusal(path, probe.error().code);
-  return xauthorityProblem();
+  std::string problem = unreachable(host_.probeSocket(path), path);
+  return problem.empty() ? xauthorityProblem() : problem;
 }
 
 core::Grant X11Displays::compose(const std::vector<const core::Unit*>& units) const {
