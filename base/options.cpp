@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "base/format.h"
+
 namespace po = boost::program_options;
 
 namespace mvf::base {
@@ -37,15 +39,6 @@ std::vector<std::string> splitList(std::string_view text) {
   return items;
 }
 
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += sep;
-    out += item;
-  }
-  return out;
-}
-
 struct IniValue {
   std::vector<std::string> values;
   std::string source;
@@ -53,32 +46,32 @@ struct IniValue {
 // section → option → value
 using Ini = std::map<std::string, std::map<std::string, IniValue>>;
 
-std::variant<Ini, std::string> readIni(const std::string& path) {
+Result<Ini> readIni(const std::string& path, const std::vector<std::string>& sections) {
   std::ifstream in(path);
-  if (!in) return "cannot read config file " + path + ": " + std::strerror(errno);
+  if (!in) return Error{"cannot read config file " + path + ": " + std::strerror(errno), errno};
   po::parsed_options parsed(nullptr);
   try {
     parsed = po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
   } catch (const po::error& e) {
-    return "config file " + path + ": " + e.what();
+    return Error{"config file " + path + ": " + e.what()};
   }
   Ini ini;
   for (const auto& option : parsed.options) {
     const std::string& key = option.string_key;
     size_t dot = key.find('.');
     if (dot == std::string::npos) {
-      return "config file " + path + ": option '" + key + "' is outside any [section]";
+      return Error{"config file " + path + ": option '" + key + "' is outside any [section]"};
     }
     std::string section = key.substr(0, dot);
     std::string name = key.substr(dot + 1);
-    if (std::find(kConfigSections.begin(), kConfigSections.end(), section) ==
-        kConfigSections.end()) {
-      return "config file " + path + ": unknown section [" + section +
-             "] (known: " + join(kConfigSections, ", ") + ")";
+    if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
+      return Error{fmt::format("config file {}: unknown section [{}] (known: {})", path, section,
+                               fmt::join(sections, ", "))};
     }
     auto& slot = ini[section][name];
     if (!slot.source.empty()) {
-      return "config file " + path + ": option '" + name + "' is set twice in [" + section + "]";
+      return Error{"config file " + path + ": option '" + name + "' is set twice in [" + section +
+                   "]"};
     }
     slot.values = option.value.empty() ? std::vector<std::string>{""} : option.value;
     slot.source = "[" + section + "] in " + path;
@@ -106,7 +99,7 @@ ValueCheck integerIn(int64_t min, int64_t max) {
 ValueCheck oneOf(std::vector<std::string> choices) {
   return [choices = std::move(choices)](std::string_view text) -> std::string {
     if (std::find(choices.begin(), choices.end(), text) != choices.end()) return "";
-    return "expected one of: " + join(choices, ", ");
+    return fmt::format("expected one of: {}", fmt::join(choices, ", "));
   };
 }
 
@@ -215,40 +208,88 @@ std::string Settings::describe() const {
   std::ostringstream out;
   for (const auto& name : order_) {
     const Entry& entry = entries_.at(name);
-    out << name << " = " << join(entry.values, ",") << "  # " << entry.source << "\n";
+    out << fmt::format("{} = {}  # {}\n", name, fmt::join(entry.values, ","), entry.source);
   }
   return out.str();
 }
 
-std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSpec>& specs,
-                                                      const std::string& section,
-                                                      const std::vector<std::string>& args,
-                                                      const EnvLookup& env) {
+std::string qualifiedName(std::string_view qualifier, std::string_view name) {
+  std::string prefix = std::string(qualifier) + "-";
+  if (qualifier.empty() || name.starts_with(prefix)) return std::string(name);
+  return prefix + std::string(name);
+}
+
+std::string Settings::digest() const {
+  // FNV-1a, 64 bits, over "name=value,value\n" lines in declaration order.
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const auto& name : order_) {
+    const Entry& entry = entries_.at(name);
+    if (entry.fromFlagOnly) continue;
+    for (char c : fmt::format("{}={}\n", name, fmt::join(entry.values, ","))) {
+      hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    }
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+std::vector<std::pair<std::string, const Settings::Entry*>> Settings::entries() const {
+  std::vector<std::pair<std::string, const Entry*>> out;
+  for (const auto& name : order_) out.emplace_back(name, &entries_.at(name));
+  return out;
+}
+
+Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
+                                   const OptionContext& context,
+                                   const std::vector<std::string>& args, const EnvLookup& env) {
+  // Options of one program only: --notify-fd and --config are given to it alone.
+  auto qualified = [&](const OptionSpec& spec) {
+    bool own = spec.scope == Scope::kFlagOnly || spec.scope == Scope::kNoConfigFile;
+    return own ? spec.name : qualifiedName(context.qualifier, spec.name);
+  };
   po::options_description visible("Options");
   visible.add_options()("help", "print this help and exit")("version",
                                                             "print the version and exit")(
-      "check-config", "validate options and config, print the effective settings, exit 0 or 78");
+      "check-config", po::value<std::string>()->implicit_value("text"),
+      "validate options and config, print the effective settings (=json: machine-readable), "
+      "exit 0 or 78");
+  po::options_description hidden;  // the qualified spellings
   for (const auto& spec : specs) {
     std::string help = spec.help;
     if (!spec.defaultValue.empty()) help += " (default: " + spec.defaultValue + ")";
-    if (spec.scope != Scope::kFlagOnly) help += " [env " + envName(spec.name) + "]";
-    if (spec.repeatable) {
-      visible.add_options()(spec.name.c_str(), po::value<std::vector<std::string>>(), help.c_str());
-    } else {
-      visible.add_options()(spec.name.c_str(), po::value<std::string>(), help.c_str());
+    std::string q = qualified(spec);
+    if (q != spec.name) help += " [also --" + q + "]";
+    if (spec.scope == Scope::kGlobalSection && q != spec.name) {
+      help += " [env " + envName(spec.name) + ", " + envName(q) + "]";
+    } else if (spec.scope != Scope::kFlagOnly) {
+      help += " [env " + envName(q) + "]";
     }
+    auto add = [&](po::options_description& to, const std::string& name, const std::string& text) {
+      if (spec.repeatable) {
+        to.add_options()(name.c_str(), po::value<std::vector<std::string>>(), text.c_str());
+      } else {
+        to.add_options()(name.c_str(), po::value<std::string>(), text.c_str());
+      }
+    };
+    add(visible, spec.name, help);
+    if (q != spec.name) add(hidden, q, "");
   }
+  po::options_description all;
+  all.add(visible).add(hidden);
 
   po::variables_map flags;
   try {
     // No positional arguments: an empty description makes boost refuse any.
+    // No abbreviations: --vfio-mod must not pass for --vfio-mode, here or on the way to a
+    // worker (Boost guesses unique prefixes by default).
+    auto style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
     po::store(po::command_line_parser(args)
-                  .options(visible)
+                  .options(all)
+                  .style(style)
                   .positional(po::positional_options_description())
                   .run(),
               flags);
   } catch (const po::error& e) {
-    return std::string(e.what());
+    return Error{e.what()};
   }
 
   ParsedOptions parsed;
@@ -260,7 +301,14 @@ std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSp
     return parsed;
   }
   if (flags.count("version")) parsed.action = Action::kPrintVersion;
-  if (flags.count("check-config")) parsed.action = Action::kCheckConfig;
+  if (flags.count("check-config")) {
+    const auto& format = flags["check-config"].as<std::string>();
+    if (format != "text" && format != "json") {
+      return Error{"invalid value '" + format + "' for check-config: expected text or json"};
+    }
+    parsed.action = Action::kCheckConfig;
+    parsed.checkConfigJson = format == "json";
+  }
 
   // The config file is named by --config or MVF_CONFIG, never by itself.
   Ini ini;
@@ -271,9 +319,9 @@ std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSp
     configPath = fromEnv;
   }
   if (configPath) {
-    auto read = readIni(*configPath);
-    if (auto* error = std::get_if<std::string>(&read)) return *error;
-    ini = std::move(std::get<Ini>(read));
+    auto read = readIni(*configPath, context.sections);
+    if (!read) return read.error();
+    ini = std::move(read).value();
   }
 
   auto specFor = [&](const std::string& name) -> const OptionSpec* {
@@ -282,41 +330,58 @@ std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSp
     }
     return nullptr;
   };
-  // Keys of the worker's own section and of [global] must be options the worker knows
-  // there; other workers' sections are theirs to check.
+  // Keys of the program's own section and of [global] must be options it knows there;
+  // other sections are other programs' to check.
   for (const auto& [sectionName, options] : ini) {
-    if (sectionName != section && sectionName != "global") continue;
+    if (sectionName != context.section && sectionName != "global") continue;
     for (const auto& [name, value] : options) {
       const OptionSpec* spec = specFor(name);
-      bool allowed = spec != nullptr && (spec->scope == Scope::kCommon ||
-                                         (spec->scope == Scope::kWorker && sectionName == section));
-      if (!allowed) return "unknown option '" + name + "' in " + value.source;
+      bool allowed = spec != nullptr &&
+                     (spec->scope == Scope::kGlobalSection ||
+                      (spec->scope == Scope::kOwnSection && sectionName == context.section));
+      if (!allowed) return Error{"unknown option '" + name + "' in " + value.source};
     }
   }
 
   for (const auto& spec : specs) {
     Settings::Entry entry;
-    if (flags.count(spec.name)) {
-      entry.source = "--" + spec.name;
-      if (spec.repeatable) {
-        entry.values = flags[spec.name].as<std::vector<std::string>>();
-      } else {
-        entry.values = {flags[spec.name].as<std::string>()};
-      }
-    } else if (auto fromEnv =
-                   spec.scope == Scope::kFlagOnly ? std::nullopt : env(envName(spec.name))) {
-      entry.source = envName(spec.name);
-      entry.values = spec.repeatable ? splitList(*fromEnv) : std::vector{*fromEnv};
+    entry.fromFlagOnly = spec.scope == Scope::kFlagOnly;
+    std::string q = qualified(spec);
+    auto fromFlag = [&](const std::string& name) {
+      entry.source = "--" + name;
+      entry.values = spec.repeatable ? flags[name].as<std::vector<std::string>>()
+                                     : std::vector{flags[name].as<std::string>()};
+    };
+    auto fromEnv = [&](const std::string& name) -> bool {
+      auto value = spec.scope == Scope::kFlagOnly ? std::nullopt : env(envName(name));
+      if (!value) return false;
+      entry.source = envName(name);
+      entry.values = spec.repeatable ? splitList(*value) : std::vector{*value};
+      return true;
+    };
+    bool plainEnvAllowed = spec.scope == Scope::kGlobalSection ||
+                           spec.scope == Scope::kNoConfigFile || context.qualifier.empty();
+    if (q != spec.name && flags.count(q)) {
+      fromFlag(q);
+    } else if (flags.count(spec.name)) {
+      fromFlag(spec.name);
+    } else if (fromEnv(q) || (plainEnvAllowed && q != spec.name && fromEnv(spec.name))) {
+      // taken from the environment
+    } else if (q != spec.name && env(envName(spec.name))) {
+      return Error{envName(spec.name) + " is not read: " + spec.name + " is set per program; set " +
+                   envName(q) + " instead"};
     } else {
       const IniValue* fromIni = nullptr;
-      bool inIni = spec.scope == Scope::kWorker || spec.scope == Scope::kCommon;
-      for (const std::string& from : {section, std::string("global")}) {
-        if (!inIni || fromIni != nullptr) break;
-        if (from == "global" && spec.scope != Scope::kCommon) break;
+      for (const std::string& from : {context.section, std::string("global")}) {
+        if (spec.scope == Scope::kFlagOnly || spec.scope == Scope::kNoConfigFile) break;
+        if (from == "global" && spec.scope != Scope::kGlobalSection) break;
         auto sectionIt = ini.find(from);
         if (sectionIt == ini.end()) continue;
         auto it = sectionIt->second.find(spec.name);
-        if (it != sectionIt->second.end()) fromIni = &it->second;
+        if (it != sectionIt->second.end()) {
+          fromIni = &it->second;
+          break;
+        }
       }
       if (fromIni != nullptr) {
         entry.source = fromIni->source;
@@ -333,8 +398,8 @@ std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSp
       for (const auto& value : entry.values) {
         std::string problem = spec.check(value);
         if (!problem.empty()) {
-          return "invalid value '" + value + "' for " + spec.name + " (from " + entry.source +
-                 "): " + problem;
+          return Error{"invalid value '" + value + "' for " + spec.name + " (from " + entry.source +
+                       "): " + problem};
         }
       }
     }

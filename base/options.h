@@ -7,20 +7,21 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 #include <vector>
+
+#include "base/result.h"
 
 namespace mvf::base {
 
 using Duration = std::chrono::milliseconds;
 
-// Where an option's value may come from (DESIGN §5): a flag, an MVF_<OPTION> env var,
-// the worker's own INI section, the INI [global] section, the built-in default.
+// Where an option's value may come from (docs/architecture.md, "Options"): a flag, an
+// MVF_<OPTION> env var, the program's own INI section, the [global] section, the default.
 enum class Scope {
-  kFlagOnly,   // only on the command line (--notify-fd)
-  kFlagOrEnv,  // flag or env, never the INI file (--config itself)
-  kWorker,     // flag, env, the worker's section (never [global], e.g. `mode`)
-  kCommon,     // flag, env, the worker's section, [global]
+  kFlagOnly,       // only on the command line (--notify-fd)
+  kNoConfigFile,   // flag or env, never the INI file (--config itself)
+  kOwnSection,     // flag, env, the program's own section; never [global] (a worker's mode)
+  kGlobalSection,  // flag, env, the program's own section or [global]
 };
 
 // Returns why a value is bad ("expected an integer from 1 to 10000"), or "" when it is fine.
@@ -30,7 +31,7 @@ struct OptionSpec {
   std::string name;          // as on the command line without "--": "shared-count"
   std::string defaultValue;  // "" means unset unless given
   std::string help;
-  Scope scope = Scope::kCommon;
+  Scope scope = Scope::kGlobalSection;
   ValueCheck check;         // null: any value
   bool repeatable = false;  // a list: repeat the flag; comma-separated in env and INI
 };
@@ -47,6 +48,18 @@ std::optional<Duration> parseDuration(std::string_view text);
 // The other way: 500 → "500ms", 30000 → "30s", 3600000 → "1h", 0 → "0".
 std::string formatDuration(Duration duration);
 
+// The text without surrounding whitespace (as isspace() says), the way sysfs attributes
+// and selectors are compared.
+std::string trim(std::string_view text);
+
+// How the program `qualifier`'s option `name` is spelled where several programs' options
+// meet (a supervisor's command line, the environment): `name` itself when it already
+// begins with "<qualifier>-" (igpu-vendor), else "<qualifier>-<name>" (vfio-mode).
+std::string qualifiedName(std::string_view qualifier, std::string_view name);
+
+// "shared-count" → "MVF_SHARED_COUNT"
+std::string envName(std::string_view option);
+
 // The effective value of every option after precedence, with where each one came from.
 // Every value has passed its option's check, so the typed getters cannot fail on a
 // declared option.
@@ -54,7 +67,8 @@ class Settings {
  public:
   struct Entry {
     std::vector<std::string> values;  // one element unless the option is repeatable
-    std::string source;               // "--shared-count", "MVF_SHARED_COUNT", "[udma] in F"...
+    std::string source;               // "--vfio-mode", "MVF_VFIO_MODE", "[vfio] in F"...
+    bool fromFlagOnly = false;        // a kFlagOnly option: no setting, a wiring detail
   };
 
   bool has(const std::string& name) const;
@@ -67,6 +81,12 @@ class Settings {
 
   // One "name = value  # source" line per option, in declaration order.
   std::string describe() const;
+  // A digest of the effective values, sources and kFlagOnly options left out: two
+  // programs started with equal digests run with the same settings. 16 hex digits.
+  std::string digest() const;
+
+  // (name, entry) in declaration order.
+  std::vector<std::pair<std::string, const Entry*>> entries() const;
 
   void set(const std::string& name, Entry entry);
 
@@ -79,6 +99,7 @@ enum class Action { kRun, kHelp, kPrintVersion, kCheckConfig };
 
 struct ParsedOptions {
   Action action = Action::kRun;
+  bool checkConfigJson = false;  // --check-config=json: machine-readable
   Settings settings;
   std::string help;  // the --help text
 };
@@ -86,23 +107,26 @@ struct ParsedOptions {
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 std::optional<std::string> processEnv(const std::string& name);
 
-// Every INI section a config file may hold; any other section is a typo and an error.
-inline const std::vector<std::string> kConfigSections = {"global", "supervisor", "x11", "udma",
-                                                         "vfio",   "igpu",       "usb"};
+// Who is parsing: which INI section is its own, which sections a config file may hold at
+// all (any other is a typo and an error), and, for a worker, the qualifier its options
+// are also spelled with.
+struct OptionContext {
+  std::string section;                // "vfio", "supervisor"
+  std::vector<std::string> sections;  // every section a config file may hold
+  std::string qualifier;              // "vfio": also --vfio-mode, MVF_VFIO_MODE; "" for none
+};
 
-// Parses the command line, the MVF_* environment and the INI file named by --config (or
-// MVF_CONFIG), for the INI section `section`. Returns the options, or an error text that
-// names the offending option, value and where it came from.
-std::variant<ParsedOptions, std::string> parseOptions(const std::vector<OptionSpec>& specs,
-                                                      const std::string& section,
-                                                      const std::vector<std::string>& args,
-                                                      const EnvLookup& env = processEnv);
-
-// The text without surrounding whitespace (as isspace() says), the way sysfs attributes
-// and selectors are compared.
-std::string trim(std::string_view text);
-
-// "shared-count" → "MVF_SHARED_COUNT"
-std::string envName(std::string_view option);
+// Parses the command line, the environment and the INI file named by --config (or
+// MVF_CONFIG). Precedence, most specific first: the qualified flag (--vfio-mode), the
+// plain flag (--mode), the qualified env var (MVF_VFIO_MODE), the plain env var
+// (MVF_LOG_LEVEL, for kGlobalSection and kNoConfigFile options only), the program's own
+// INI section, [global] (kGlobalSection only), the default. A plain env var set for a
+// kOwnSection option of a qualified program is an error: it would reach every program
+// at once (MVF_MODE → vfio, igpu and usb). Returns the options, or an Error naming the
+// offending option, value and where it came from.
+Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
+                                   const OptionContext& context,
+                                   const std::vector<std::string>& args,
+                                   const EnvLookup& env = processEnv);
 
 }  // namespace mvf::base

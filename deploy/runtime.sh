@@ -3,18 +3,13 @@
 #
 #   runtime.sh packages                 install the runtime packages into this system
 #                                       (the Dockerfile's runtime stage, Debian 12 slim)
-#   runtime.sh binaries SRC DEST        copy the binaries from SRC into DEST/usr/local/bin
-#                                       and our shared libraries from SRC/../lib into
-#                                       DEST/usr/local/lib (the binaries' RUNPATH)
-#   runtime.sh rootfs DIR SRC           a Debian 12 minbase rootfs in DIR with the same
+#   runtime.sh binaries PREFIX DEST     copy what `cmake --install` put in PREFIX (bin/,
+#                                       lib/) into DEST/usr/local
+#   runtime.sh rootfs DIR PREFIX        a Debian 12 minbase rootfs in DIR with the same
 #                                       packages and binaries (debootstrap; the mirror is
 #                                       the one this machine's apt uses)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-binaries=(mvf-supervisor mvf-worker-x11 mvf-worker-udma mvf-worker-vfio mvf-worker-igpu
-          mvf-worker-usb mvfctl)
-libraries=(libmvf_base.so libmvf_core.so libmvf_proto.so)
-
 packages() { grep -v '^#' "$here/runtime-packages.txt" | grep -v '^$'; }
 
 # The Debian mirror apt uses here: deb822 .sources files (Debian 12's default) first,
@@ -38,25 +33,21 @@ case "${1:-}" in
     rm -rf /var/lib/apt/lists/*
     ;;
   binaries)
-    src=$2 dest=$3
+    prefix=$2 dest=$3
     mkdir -p "$dest/usr/local/bin" "$dest/usr/local/lib"
-    for binary in "${binaries[@]}"; do
-      install -m 0755 "$src/$binary" "$dest/usr/local/bin/$binary"
-    done
-    for library in "${libraries[@]}"; do
-      install -m 0644 "$src/../lib/$library" "$dest/usr/local/lib/$library"
-    done
+    install -m 0755 "$prefix"/bin/* "$dest/usr/local/bin/"
+    install -m 0644 "$prefix"/lib/*.so "$dest/usr/local/lib/"
     # Found through ld.so.cache too, not only the RUNPATH: $ORIGIN needs /proc mounted.
     /sbin/ldconfig -r "$dest"
     ;;
   rootfs)
-    dir=$2 src=$3
+    dir=$2 prefix=$3
     if [ ! -x "$dir/usr/bin/apt-get" ]; then
       debootstrap --variant=minbase --include="$(packages | paste -sd, -)" bookworm "$dir" \
         "$(mirror)" >"$dir.debootstrap.log" 2>&1 ||
         { tail -20 "$dir.debootstrap.log" >&2; exit 1; }
     fi
-    "$0" binaries "$src" "$dir"
+    "$0" binaries "$prefix" "$dir"
     ;;
   *)
     sed -n '2,11p' "$0" >&2

@@ -61,7 +61,10 @@ std::optional<int> parse(const std::vector<std::string>& args, po::options_descr
                          po::variables_map& values, const std::string& command) {
   options.add_options()("help", "print this help");
   try {
-    po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
+    auto style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+    po::store(
+        po::command_line_parser(args).options(options).positional(positional).style(style).run(),
+        values);
     po::notify(values);
   } catch (const po::error& e) {
     std::cerr << "mvfctl " << command << ": " << e.what() << "\n";

@@ -3,13 +3,10 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "base/format.h"
 #include "base/unix_socket.h"
-#include "workers/core/worker.h"
-#include "workers/igpu/gpus.h"
-#include "workers/udma/udmabuf.h"
-#include "workers/usb/usb_devices.h"
-#include "workers/vfio/iommu_groups.h"
-#include "workers/x11/x11_displays.h"
+#include "catalog/catalog.h"
+#include "supervisor/worker_query.h"
 
 namespace mvf::supervisor {
 namespace {
@@ -18,77 +15,32 @@ using namespace std::chrono_literals;
 using base::OptionSpec;
 using base::Scope;
 
-// Every worker the supervisor knows, in the order it starts them.
-const std::vector<const core::ResourceSpec*>& knownSpecs() {
-  static const std::vector<const core::ResourceSpec*> specs = {
-      &x11::kSpec, &udma::kSpec, &vfio::kSpec, &igpu::kSpec, &usb::kSpec};
-  return specs;
-}
+// Splits the supervisor's arguments into its own and each worker's: a flag that names a
+// worker (--vfio-mode exclusive, --igpu-vendor=any) goes to that worker with its value.
+// Every worker option takes a value.
+struct SplitArgs {
+  std::vector<std::string> own;
+  std::map<std::string, std::vector<std::string>> workers;
+};
 
-const core::ResourceSpec* specFor(const std::string& name) {
-  for (const auto* spec : knownSpecs()) {
-    if (spec->name == name) return spec;
+SplitArgs splitArgs(const std::vector<std::string>& args) {
+  SplitArgs split;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string worker = catalog::workerOfFlag(args[i]);
+    if (worker.empty()) {
+      split.own.push_back(args[i]);
+      continue;
+    }
+    split.workers[worker].push_back(args[i]);
+    if (args[i].find('=') == std::string::npos && i + 1 < args.size()) {
+      split.workers[worker].push_back(args[++i]);
+    }
   }
-  return nullptr;
+  return split;
 }
 
-// The workers' options that apply to all of them, as the supervisor passes them on.
-std::vector<OptionSpec> commonWorkerOptions() {
-  std::vector<OptionSpec> common;
-  for (const auto& option : core::workerOptions(core::ResourceSpec{})) {
-    if (option.scope == Scope::kCommon || option.name == "config") common.push_back(option);
-  }
-  return common;
-}
-
-}  // namespace
-
-const std::vector<std::string>& knownWorkers() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const auto* spec : knownSpecs()) out.push_back(spec->name);
-    return out;
-  }();
-  return names;
-}
-
-std::vector<OptionSpec> supervisorOptions() {
-  auto options = commonWorkerOptions();
-  auto workerList = [](std::string_view name) -> std::string {
-    return specFor(std::string(name)) ? ""
-                                      : "expected worker names among x11, udma, vfio, igpu, usb";
-  };
-  std::vector<OptionSpec> own = {
-      {"workers", "x11,udma,vfio,igpu,usb", "the workers to run (repeatable or comma-separated)",
-       Scope::kWorker, workerList, /*repeatable=*/true},
-      {"workers-dir", "",
-       "where the mvf-worker-<name> binaries are (default: the supervisor's dir)", Scope::kWorker,
-       base::absolutePath()},
-      {"status-socket", "/run/mvf/status.sock", "the status socket (never in the kubelet dir)",
-       Scope::kWorker, base::absolutePath()},
-      {"grace-period", "5s", "SIGTERM to SIGKILL when stopping workers", Scope::kWorker,
-       base::durationIn(10ms, 10min)},
-      {"ready-timeout", "20s", "a worker not ready this long after its start is killed",
-       Scope::kWorker, base::durationIn(10ms, 1h)},
-      {"heartbeat-timeout", "15s", "a ready worker silent this long is killed", Scope::kWorker,
-       base::durationIn(10ms, 1h)},
-      {"restart-backoff", "500ms", "delay before the first restart after a failure", Scope::kWorker,
-       base::durationIn(1ms, 1h)},
-      {"restart-backoff-max", "30s", "longest delay before a restart", Scope::kWorker,
-       base::durationIn(1ms, 1h)},
-      {"stable-after", "10s", "ready this long, a worker that dies is restarted at once",
-       Scope::kWorker, base::durationIn(1ms, 1h)},
-      {"reset-after", "60s", "ready this long, a worker's failure count starts over",
-       Scope::kWorker, base::durationIn(1ms, 24h)},
-      {"crash-loop-threshold", "5", "consecutive failures that make a crash loop", Scope::kWorker,
-       base::integerIn(1, 1000)},
-  };
-  options.insert(options.end(), own.begin(), own.end());
-  return options;
-}
-
-std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const base::Settings& settings,
-                                                                 const std::string& selfDir) {
+base::Result<SupervisorConfig> makeConfig(const base::Settings& settings,
+                                          const std::string& selfDir) {
   SupervisorConfig config;
   for (const auto& name : settings.list("workers")) {
     if (std::find(config.workers.begin(), config.workers.end(), name) == config.workers.end()) {
@@ -101,24 +53,25 @@ std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const base::Set
   namespace fs = std::filesystem;
   auto statusDir = fs::path(config.statusSocket).parent_path().lexically_normal();
   auto kubeletDir = fs::path(config.kubeletDir).lexically_normal();
-  if (statusDir == kubeletDir || statusDir.string().rfind(kubeletDir.string() + "/", 0) == 0) {
-    return "invalid value '" + config.statusSocket +
-           "' for status-socket: it must not be in the kubelet dir, which the kubelet empties "
-           "of plain files when it starts";
+  if (statusDir == kubeletDir || statusDir.string().starts_with(kubeletDir.string() + "/")) {
+    return base::Error{"invalid value '" + config.statusSocket +
+                       "' for status-socket: it must not be in the kubelet dir, which the kubelet "
+                       "empties of plain files when it starts"};
   }
   if (config.statusSocket.size() > base::kMaxUnixPath) {
-    return "invalid value '" + config.statusSocket + "' for status-socket: longer than the " +
-           std::to_string(base::kMaxUnixPath) + " bytes a unix socket path may have";
+    return base::Error{fmt::format(
+        "invalid value '{}' for status-socket: longer than the {} bytes a unix socket path may "
+        "have",
+        config.statusSocket, base::kMaxUnixPath)};
   }
   // Passed on: the common options given as flags, and the config file however named.
   // Env vars the workers inherit, and the file they read themselves.
-  for (const auto& option : commonWorkerOptions()) {
+  for (const auto& option : catalog::commonWorkerOptions()) {
     if (!settings.has(option.name)) continue;
     bool flag = settings.source(option.name) == "--" + option.name;
     if (!flag && option.name != "config") continue;
     for (const auto& value : settings.list(option.name)) {
-      config.workerArgs.push_back("--" + option.name);
-      config.workerArgs.push_back(value);
+      config.commonArgs.insert(config.commonArgs.end(), {"--" + option.name, value});
     }
   }
   config.gracePeriod = settings.duration("grace-period");
@@ -132,30 +85,82 @@ std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const base::Set
   return config;
 }
 
-base::Result<std::string> workerSettings(const std::string& name,
-                                         const std::vector<std::string>& args) {
-  const core::ResourceSpec* spec = specFor(name);
-  if (spec == nullptr) return base::Error{"no worker named " + name};
-  auto check = core::checkConfig(*spec, args);
-  if (!check.ok) return base::Error{check.text};
-  return check.text;
+}  // namespace
+
+std::string SupervisorConfig::binaryOf(const std::string& worker) const {
+  return workersDir + "/mvf-worker-" + worker;
 }
 
-base::Result<SupervisorConfig> readSupervisorConfig(const std::vector<std::string>& args,
-                                                    const std::string& selfDir) {
-  auto parsed = base::parseOptions(supervisorOptions(), "supervisor", args);
-  if (auto* error = std::get_if<std::string>(&parsed)) return base::Error{*error};
-  auto config = makeSupervisorConfig(std::get<base::ParsedOptions>(parsed).settings, selfDir);
-  if (auto* error = std::get_if<std::string>(&config)) return base::Error{*error};
-  return std::get<SupervisorConfig>(std::move(config));
-}
-
-WorkerSlot::Config SupervisorConfig::slotConfig(const std::string& name) const {
-  return {.binary = workersDir + "/mvf-worker-" + name,
-          .args = workerArgs,
+WorkerSlot::Config SupervisorConfig::slotConfig(const std::string& worker) const {
+  std::vector<std::string> args = commonArgs;
+  if (auto it = workerArgs.find(worker); it != workerArgs.end()) {
+    args.insert(args.end(), it->second.begin(), it->second.end());
+  }
+  return {.binary = binaryOf(worker),
+          .args = std::move(args),
           .readyTimeout = readyTimeout,
           .heartbeatTimeout = heartbeatTimeout,
           .policy = policy};
+}
+
+std::vector<OptionSpec> supervisorOptions() {
+  std::vector<OptionSpec> options;
+  for (auto option : catalog::commonWorkerOptions()) {
+    options.push_back(std::move(option));
+  }
+  auto workerList = [](std::string_view name) -> std::string {
+    return catalog::isResource(name) ? ""
+                                     : fmt::format("expected worker names among {}",
+                                                   fmt::join(catalog::resources(), ", "));
+  };
+  std::vector<OptionSpec> own = {
+      {"workers", fmt::format("{}", fmt::join(catalog::resources(), ",")),
+       "the workers to run (repeatable or comma-separated)", Scope::kOwnSection, workerList,
+       /*repeatable=*/true},
+      {"workers-dir", "",
+       "where the mvf-worker-<name> binaries are (default: the supervisor's dir)",
+       Scope::kOwnSection, base::absolutePath()},
+      {"status-socket", "/run/mvf/status.sock", "the status socket (never in the kubelet dir)",
+       Scope::kOwnSection, base::absolutePath()},
+      {"grace-period", "5s", "SIGTERM to SIGKILL when stopping workers", Scope::kOwnSection,
+       base::durationIn(10ms, 10min)},
+      {"ready-timeout", "20s", "a worker not ready this long after its start is killed",
+       Scope::kOwnSection, base::durationIn(10ms, 1h)},
+      {"heartbeat-timeout", "15s", "a ready worker silent this long is killed", Scope::kOwnSection,
+       base::durationIn(10ms, 1h)},
+      {"restart-backoff", "500ms", "delay before the first restart after a failure",
+       Scope::kOwnSection, base::durationIn(1ms, 1h)},
+      {"restart-backoff-max", "30s", "longest delay before a restart", Scope::kOwnSection,
+       base::durationIn(1ms, 1h)},
+      {"stable-after", "10s", "ready this long, a worker that dies is restarted at once",
+       Scope::kOwnSection, base::durationIn(1ms, 1h)},
+      {"reset-after", "60s", "ready this long, a worker's failure count starts over",
+       Scope::kOwnSection, base::durationIn(1ms, 24h)},
+      {"crash-loop-threshold", "5", "consecutive failures that make a crash loop",
+       Scope::kOwnSection, base::integerIn(1, 1000)},
+  };
+  options.insert(options.end(), own.begin(), own.end());
+  return options;
+}
+
+base::Result<ParsedSupervisorOptions> readSupervisorOptions(const std::vector<std::string>& args,
+                                                            const std::string& selfDir) {
+  SplitArgs split = splitArgs(args);
+  auto parsed = base::parseOptions(supervisorOptions(),
+                                   {.section = "supervisor", .sections = catalog::configSections()},
+                                   split.own);
+  if (!parsed) return parsed.error();
+  auto config = makeConfig(parsed.value().settings, selfDir);
+  if (!config) return config.error();
+  config.value().workerArgs = std::move(split.workers);
+  return ParsedSupervisorOptions{std::move(parsed).value(), std::move(config).value()};
+}
+
+base::Result<std::string> workerSettings(const std::string&, const WorkerSlot::Config& config) {
+  auto answer = askWorker(config.binary, config.args, /*json=*/true);
+  if (!answer) return answer.error();
+  if (!answer.value().valid) return base::Error{answer.value().error};
+  return answer.value().digest;
 }
 
 }  // namespace mvf::supervisor

@@ -1,7 +1,7 @@
 #pragma once
 
+#include <map>
 #include <string>
-#include <variant>
 #include <vector>
 
 #include "base/options.h"
@@ -11,43 +11,42 @@
 
 namespace mvf::supervisor {
 
-// What mvf-supervisor runs, from its options (DESIGN §6 and the README's table).
+// What mvf-supervisor runs, from its options (README, "The supervisor").
 struct SupervisorConfig {
   std::vector<std::string> workers;  // enabled, by name, in start order
   std::string workersDir;            // where mvf-worker-<name> binaries are
   std::string statusSocket;
-  std::string kubeletDir;               // to remove a SIGKILLed worker's socket
-  std::vector<std::string> workerArgs;  // flags passed on to every worker
+  std::string kubeletDir;  // to remove a SIGKILLed worker's socket
+  // Passed on to every worker: the common worker options given as flags, and --config.
+  std::vector<std::string> commonArgs;
+  // Passed on to one worker: its own options as given here (--vfio-mode exclusive).
+  std::map<std::string, std::vector<std::string>> workerArgs;
   base::Duration gracePeriod{5000};
   base::Duration readyTimeout{20'000};
   base::Duration heartbeatTimeout{15'000};
   RestartPolicyConfig policy;
 
-  // The slot config of worker `name` under this config.
-  WorkerSlot::Config slotConfig(const std::string& name) const;
+  std::string binaryOf(const std::string& worker) const;
+  // The slot config of `worker` under this config.
+  WorkerSlot::Config slotConfig(const std::string& worker) const;
 };
 
-// Every worker the supervisor knows, in the order it starts them.
-const std::vector<std::string>& knownWorkers();
-
-// The supervisor's options: its own (section [supervisor]) and the workers' common ones,
-// which it passes on to every worker when given as flags.
+// The supervisor's own options (section [supervisor]) and the workers' common ones,
+// which it validates and passes on to every worker when given as flags.
 std::vector<base::OptionSpec> supervisorOptions();
 
-// Builds the config from parsed options; an error text for what the option checks alone
-// cannot see (the status socket inside the kubelet dir, say).
-std::variant<SupervisorConfig, std::string> makeSupervisorConfig(const base::Settings& settings,
-                                                                 const std::string& selfDir);
+// Reads the supervisor's command line, environment and config file into a config. A
+// flag that names a worker (--vfio-mode, --igpu-vendor: catalog::workerOfFlag) is that
+// worker's, passed to it as given and judged by it. An Error names what is wrong.
+struct ParsedSupervisorOptions {
+  base::ParsedOptions options;
+  SupervisorConfig config;
+};
+base::Result<ParsedSupervisorOptions> readSupervisorOptions(const std::vector<std::string>& args,
+                                                            const std::string& selfDir);
 
-// Parses `args` (the supervisor's command line, env and config file, as on SIGHUP) into
-// a config.
-base::Result<SupervisorConfig> readSupervisorConfig(const std::vector<std::string>& args,
-                                                    const std::string& selfDir);
-
-// What worker `name` would decide about its configuration when started with `args` (the
-// supervisor's pass-on flags) in this environment: its effective settings, or the error
-// that would make it exit 78.
-base::Result<std::string> workerSettings(const std::string& name,
-                                         const std::vector<std::string>& args);
+// Worker `name`'s settings digest with `config` (SIGHUP's comparison), as its binary
+// computes it, or the error that would make it exit 78.
+base::Result<std::string> workerSettings(const std::string& name, const WorkerSlot::Config& config);
 
 }  // namespace mvf::supervisor

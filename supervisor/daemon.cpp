@@ -81,9 +81,12 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
        .fds = loop,
        .launcher = launcher,
        .random = [&random] { return std::uniform_real_distribution<double>(0.0, 1.0)(random); },
-       .settingsOf = [](const std::string& name,
-                        const WorkerSlot::Config& slot) { return workerSettings(name, slot.args); },
-       .reread = [&] { return readSupervisorConfig(configArgs, selfDir); },
+       .settingsOf = workerSettings,
+       .reread = [&]() -> base::Result<SupervisorConfig> {
+         auto reread = readSupervisorOptions(configArgs, selfDir);
+         if (!reread) return reread.error();
+         return std::move(reread).value().config;
+       },
        .publish = [&status](const v1::SupervisorStatus& snapshot) { status.publish(snapshot); },
        .stopped = [&loop] { loop.stop(); }});
 

@@ -1,3 +1,4 @@
+// mvf-supervisor: options, --help, --version, --check-config, then the daemon.
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -7,57 +8,89 @@
 #include "base/logging.h"
 #include "base/process.h"
 #include "base/version.h"
+#include "catalog/catalog.h"
 #include "supervisor/config.h"
 #include "supervisor/daemon.h"
-#include "workers/core/worker.h"
+#include "supervisor/worker_query.h"
+
+namespace {
+
+using namespace mvf;
+
+const char* kUsage =
+    "Usage: mvf-supervisor [options]\n"
+    "Runs one mvf-worker-<name> process per enabled resource and restarts them.\n\n"
+    "The common worker options below, given here as flags, reach every worker. A worker's\n"
+    "own option is spelled --<name>-<option> (--vfio-mode, --x11-display; one that begins\n"
+    "with <name>- keeps it: --igpu-vendor, --usb-match) and reaches that worker only; see\n"
+    "mvf-worker-<name> --help. --<name>-<common option> overrides a common one for one worker\n"
+    "(--usb-log-level debug).\n\n";
+
+// The worker options given here (--vfio-mode …), judged by the workers that take them,
+// so a typo stops the supervisor instead of failing one worker later.
+bool workerFlagsValid(const supervisor::SupervisorConfig& config) {
+  bool valid = true;
+  for (const auto& [worker, flags] : config.workerArgs) {
+    auto slot = config.slotConfig(worker);
+    auto answer = supervisor::askWorker(slot.binary, slot.args, /*json=*/true);
+    if (!answer || !answer.value().valid) {
+      std::cerr << "mvf-supervisor: mvf-worker-" << worker << ": "
+                << (answer ? answer.value().error : answer.error().message) << "\n";
+      valid = false;
+    }
+  }
+  return valid;
+}
+
+// The supervisor's settings, then each enabled worker's as it would start (each asked
+// with the arguments it would get). 0 when all are valid, else 78.
+int checkConfig(const base::ParsedOptions& options, const supervisor::SupervisorConfig& config) {
+  std::cout << "# mvf-supervisor " << base::kVersion << ": effective settings\n"
+            << options.settings.describe();
+  bool valid = true;
+  for (const auto& worker : config.workers) {
+    auto slot = config.slotConfig(worker);
+    auto answer = supervisor::askWorker(slot.binary, slot.args, /*json=*/false);
+    bool ok = answer && answer.value().valid;
+    std::cout << "\n# mvf-worker-" << worker << (ok ? "" : ": configuration error") << "\n"
+              << (ok ? answer.value().output
+                     : (answer ? answer.value().error : answer.error().message + "\n"));
+    valid = valid && ok;
+  }
+  return valid ? base::kExitOk : base::kExitConfig;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  using namespace mvf;
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
   base::limitMallocArenas();
   base::raiseFileLimit();
   std::vector<std::string> args(argv + 1, argv + argc);
-  auto parsed = base::parseOptions(supervisor::supervisorOptions(), "supervisor", args);
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    std::cerr << "mvf-supervisor: " << *error << "\n";
-    return base::kExitConfig;
-  }
-  auto& options = std::get<base::ParsedOptions>(parsed);
-  if (options.action == base::Action::kHelp) {
-    std::cout << "Usage: mvf-supervisor [options]\n"
-              << "Runs one mvf-worker-<name> process per enabled resource and restarts them.\n"
-              << "Worker options given here as flags are passed on to every worker.\n\n"
-              << options.help;
-    return base::kExitOk;
-  }
-  if (options.action == base::Action::kPrintVersion) {
-    std::cout << "mvf-supervisor " << base::kVersion << "\n";
-    return base::kExitOk;
-  }
   std::error_code ec;
   auto self = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path().string();
-  auto config = supervisor::makeSupervisorConfig(options.settings, self);
-  if (auto* error = std::get_if<std::string>(&config)) {
-    std::cerr << "mvf-supervisor: " << *error << "\n";
+  auto read = supervisor::readSupervisorOptions(args, self);
+  if (!read) {
+    std::cerr << "mvf-supervisor: " << read.error().message << "\n";
     return base::kExitConfig;
   }
-  auto& supervisorConfig = std::get<supervisor::SupervisorConfig>(config);
-  if (options.action == base::Action::kCheckConfig) {
-    // The supervisor's settings, then each enabled worker's as it would start.
-    std::cout << "# mvf-supervisor " << base::kVersion << ": effective settings\n"
-              << options.settings.describe();
-    bool ok = true;
-    for (const auto& name : supervisorConfig.workers) {
-      auto settings = supervisor::workerSettings(name, supervisorConfig.workerArgs);
-      std::cout << "\n# mvf-worker-" << name << (settings ? "" : ": configuration error") << "\n"
-                << (settings ? settings.value() : settings.error().message + "\n");
-      ok = ok && settings;
-    }
-    return ok ? base::kExitOk : base::kExitConfig;
+  auto& [options, config] = read.value();
+  switch (options.action) {
+    case base::Action::kHelp:
+      std::cout << kUsage << options.help;
+      return base::kExitOk;
+    case base::Action::kPrintVersion:
+      std::cout << "mvf-supervisor " << base::kVersion << "\n";
+      return base::kExitOk;
+    case base::Action::kCheckConfig:
+      return checkConfig(options, config);
+    case base::Action::kRun:
+      break;
   }
+  if (!workerFlagsValid(config)) return base::kExitConfig;
   base::setupLogging("supervisor", spdlog::level::from_str(options.settings.text("log-level")),
                      options.settings.text("log-format") == "json" ? base::LogFormat::kJson
                                                                    : base::LogFormat::kText);
-  return supervisor::runDaemon(std::move(supervisorConfig), args, self);
+  return supervisor::runDaemon(std::move(config), args, self);
 }

@@ -6,12 +6,13 @@
 #include "base/logging.h"
 #include "base/unix_socket.h"
 #include "base/version.h"
+#include "catalog/catalog.h"
 
 namespace mvf::supervisor {
 
 Supervisor::Supervisor(SupervisorConfig config, Deps deps)
     : config_(std::move(config)), deps_(std::move(deps)) {
-  for (const auto& name : knownWorkers()) {
+  for (const auto& name : catalog::resources()) {
     slots_.push_back(
         std::make_unique<WorkerSlot>(name, config_.slotConfig(name),
                                      WorkerSlot::Deps{.timers = deps_.timers,
@@ -60,6 +61,7 @@ void Supervisor::reload() {
   }
   // Where workers are and how the supervisor itself runs stay as started.
   config_.workers = reread.value().workers;
+  config_.commonArgs = reread.value().commonArgs;
   config_.workerArgs = reread.value().workerArgs;
   for (auto& slot : slots_) slot->reload(config_.slotConfig(slot->name()));
   applyWorkerList(config_.workers);

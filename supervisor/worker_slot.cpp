@@ -120,12 +120,8 @@ void WorkerSlot::start() {
   restartTimer_ = 0;
   restartWanted_ = false;
   killedHard_ = false;
-  auto settings = deps_.settingsOf(name_, config_);
-  if (!settings) {
-    fail("configuration error: " + settings.error().message + "; fix it and send SIGHUP");
-    return;
-  }
-  settings_ = settings.value();
+  settings_.clear();
+  configError_.clear();
   int pipeFds[2];
   if (::pipe2(pipeFds, O_CLOEXEC | O_NONBLOCK) != 0) {
     auto decision = policy_.onDeath(base::Duration(0));
@@ -197,6 +193,7 @@ void WorkerSlot::onEvent(const Event& event) {
     case Event::ready:
       if (ready_) return;
       ready_ = true;
+      settings_ = event.settings_digest();
       readyAt_ = deps_.timers.now();
       setState(State::WorkerStatus_State_running);
       status_.set_ready_at_unix_ms(deps_.timers.unixMs());
@@ -224,6 +221,9 @@ void WorkerSlot::onEvent(const Event& event) {
       status_.set_devices_total(event.total());
       status_.set_devices_healthy(event.healthy());
       break;
+    case Event::config_error:
+      configError_ = event.detail();  // its exit 78 follows
+      return;
     default:
       return;
   }
@@ -286,7 +286,9 @@ void WorkerSlot::onExit(int waitStatus) {
   }
   if (!WIFSIGNALED(waitStatus) && WEXITSTATUS(waitStatus) == base::kExitConfig) {
     log->error("{} {}", name_, what);
-    fail("configuration error (exit 78, see its log); fix it and send SIGHUP");
+    fail("configuration error: " +
+         (configError_.empty() ? std::string("exit 78, see its log") : configError_) +
+         "; fix it and send SIGHUP");
     return;
   }
   base::Duration readyFor =

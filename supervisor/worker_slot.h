@@ -33,8 +33,9 @@ class WorkerSlot {
     base::Duration heartbeatTimeout{15'000};
     RestartPolicyConfig policy;
   };
-  // Worker `name`'s effective settings with this config, as the binary would start with
-  // them (compared on SIGHUP), or why it would refuse to start.
+  // The digest of worker `name`'s settings with this config, as its binary would start
+  // with them (compared on SIGHUP with the one its ready event gave), or why it would
+  // refuse to start.
   using SettingsOf =
       std::function<base::Result<std::string>(const std::string& name, const Config&)>;
 
@@ -94,7 +95,8 @@ class WorkerSlot {
   bool enabled_ = false;
   bool restartWanted_ = false;  // SIGHUP changed its settings: start again once it exits
   bool killedHard_ = false;
-  std::string settings_;  // effective settings at its last start, to compare on SIGHUP
+  std::string settings_;     // the digest its ready event gave, to compare on SIGHUP
+  std::string configError_;  // what its config_error event said, before its exit 78
 
   pid_t pid_ = 0;
   std::optional<EventPipe> events_;

@@ -6,9 +6,9 @@
 # /dev and /sys read-only under /host — until its five workers register with the kubelet
 # stand-in on the host. A runtime library missing from the package list fails here.
 #
-#   runtime_rootfs_test.sh SOURCE_DIR BIN_DIR
+#   runtime_rootfs_test.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
-src=$1 bin=$2
+src=$1 build=$2 bin=$2/bin
 command -v debootstrap >/dev/null && command -v runc >/dev/null ||
   { echo "needs debootstrap and runc (scripts/install-deps.sh installs them)"; exit 1; }
 
@@ -16,10 +16,13 @@ command -v debootstrap >/dev/null && command -v runc >/dev/null ||
 hash=$(sha256sum "$src/deploy/runtime-packages.txt" | cut -c1-12)
 rootfs=${MVF_ROOTFS_CACHE:-/var/cache/mvf-rootfs}/bookworm-$hash
 mkdir -p "$(dirname "$rootfs")"
-"$src/deploy/runtime.sh" rootfs "$rootfs" "$bin"
+# What the image gets: `cmake --install` of this build.
+install=$(mktemp -d /tmp/mvfinstall.XXXXXX)
+trap 'rm -rf "$install"' EXIT
+cmake --install "$build" --prefix "$install" >/dev/null
+"$src/deploy/runtime.sh" rootfs "$rootfs" "$install"
 
-for binary in mvf-supervisor mvf-worker-x11 mvf-worker-udma mvf-worker-vfio mvf-worker-igpu \
-              mvf-worker-usb mvfctl; do
+for binary in $(ls "$install/bin"); do
   out=$(chroot "$rootfs" "/usr/local/bin/$binary" --version 2>&1) ||
     { echo "FAIL $binary --version in the runtime rootfs: $out"; exit 1; }
   echo "ok   $out"
@@ -32,7 +35,7 @@ cleanup() {
   runc delete --force "$id" 2>/dev/null || true
   [ -z "${kubelet:-}" ] || kill "$kubelet" 2>/dev/null || true
   wait 2>/dev/null || true
-  rm -rf "$work"
+  rm -rf "$work" "$install"
 }
 trap cleanup EXIT
 mkdir -p "$work/kd" "$work/bundle"

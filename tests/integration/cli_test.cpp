@@ -78,6 +78,77 @@ TEST(WorkerCli, AHostRootThatIsNoDirectoryExits78SayingSo) {
   }
 }
 
+// mvf-supervisor's command line: every worker option reaches the worker that owns it.
+CommandResult supervisor(std::vector<std::string> args, std::vector<std::string> env = {}) {
+  FakeNode node;
+  std::vector<std::string> argv = {"env"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.insert(argv.end(), {MVF_SUPERVISOR, "--kubelet-dir", node.kubeletDir(), "--run-dir",
+                           node.runDir(), "--status-socket", node.runDir() + "/status.sock"});
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runCommand(argv);
+}
+
+// The lines of one program's section of `mvf-supervisor --check-config`.
+std::string section(const std::string& output, const std::string& program) {
+  size_t start = output.find("# " + program);
+  if (start == std::string::npos) return "";
+  size_t end = output.find("\n\n# ", start + 1);  // a blank line before the next
+  return output.substr(start, end == std::string::npos ? std::string::npos : end - start);
+}
+
+TEST(SupervisorCli, EveryWorkerOptionIsAFlagThatReachesTheWorkerOwningIt) {
+  auto result = supervisor({"--vfio-mode", "exclusive", "--igpu-vendor", "any", "--x11-display",
+                            "1", "--usb-log-level", "debug", "--check-config"});
+  ASSERT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_THAT(section(result.output, "mvf-worker-vfio"),
+              HasSubstr("mode = exclusive  # --vfio-mode"));
+  EXPECT_THAT(section(result.output, "mvf-worker-igpu"),
+              HasSubstr("igpu-vendor = any  # --igpu-vendor"));
+  EXPECT_THAT(section(result.output, "mvf-worker-igpu"), HasSubstr("mode = shared  # default"));
+  EXPECT_THAT(section(result.output, "mvf-worker-x11"), HasSubstr("display = 1  # --x11-display"));
+  EXPECT_THAT(section(result.output, "mvf-worker-usb"),
+              HasSubstr("log-level = debug  # --usb-log-level"));
+  EXPECT_THAT(section(result.output, "mvf-worker-udma"), HasSubstr("log-level = info  # default"));
+}
+
+TEST(SupervisorCli, AMistypedWorkerOptionStopsTheSupervisorWithExit78) {
+  for (bool check : {true, false}) {
+    std::vector<std::string> args = {"--vfio-mod", "exclusive"};
+    if (check) args.push_back("--check-config");
+    auto result = supervisor(args);
+    EXPECT_EQ(result.exitCode, 78) << result.output;
+    EXPECT_THAT(result.output, HasSubstr("mvf-worker-vfio"));
+    EXPECT_THAT(result.output, HasSubstr("vfio-mod"));
+  }
+}
+
+TEST(SupervisorCli, PerWorkerEnvVarsReachOneWorkerAndAPlainOneIsRefused) {
+  auto result = supervisor({"--check-config"}, {"MVF_VFIO_MODE=exclusive"});
+  ASSERT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_THAT(section(result.output, "mvf-worker-vfio"),
+              HasSubstr("mode = exclusive  # MVF_VFIO_MODE"));
+  EXPECT_THAT(section(result.output, "mvf-worker-usb"), HasSubstr("mode = shared  # default"));
+  // MVF_MODE would reach vfio, igpu and usb at once: refused by each.
+  result = supervisor({"--check-config"}, {"MVF_MODE=exclusive"});
+  EXPECT_EQ(result.exitCode, 78) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("MVF_MODE is not read"));
+  EXPECT_THAT(result.output, HasSubstr("set MVF_VFIO_MODE instead"));
+}
+
+TEST(SupervisorCli, TheSupervisorLinksNoWorkerCode) {
+  auto needed = runCommand({"readelf", "-d", MVF_SUPERVISOR});
+  ASSERT_EQ(needed.exitCode, 0) << needed.output;
+  EXPECT_THAT(needed.output, HasSubstr("libmvf_base.so"));
+  EXPECT_THAT(needed.output, Not(HasSubstr("libmvf_core.so")));
+  auto symbols = runCommand({"nm", "-C", MVF_SUPERVISOR});
+  ASSERT_EQ(symbols.exitCode, 0);
+  for (const char* worker :
+       {"mvf::core::", "mvf::x11::", "mvf::udma::", "mvf::vfio::", "mvf::igpu::", "mvf::usb::"}) {
+    EXPECT_THAT(symbols.output, Not(HasSubstr(worker)));
+  }
+}
+
 class MvfctlTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -142,7 +142,8 @@ int WorkerProcess::threads() const {
 }
 
 CommandResult runCommand(const std::vector<std::string>& argv) {
-  std::string command;
+  // A safety net: a command that hangs fails its test after a minute instead of hanging it.
+  std::string command = "timeout -k 5 60 ";
   for (const auto& arg : argv) {
     // Single-quote every argument for the shell popen runs.
     std::string quoted = "'";

@@ -61,8 +61,8 @@ class WorkerProcess {
 // not one. For checking what the product prints without a JSON library of the tests' own.
 std::optional<google::protobuf::Struct> parseJsonObject(const std::string& text);
 
-// Runs a command to completion: its exit status and everything it printed (stdout and
-// stderr together).
+// Runs a command to completion (killed after 60 s, exit 124): its exit status and
+// everything it printed (stdout and stderr together).
 struct CommandResult {
   int exitCode = -1;
   std::string output;

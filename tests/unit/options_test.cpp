@@ -9,7 +9,7 @@
 #include <map>
 
 #include "tests/support/fake_node.h"
-#include "workers/core/worker.h"
+#include "workers/core/worker_config.h"
 
 namespace mvf::core {
 namespace {
@@ -20,32 +20,33 @@ using ::testing::HasSubstr;
 const ResourceSpec kSpec{
     .name = "usb",
     .hasExclusiveMode = true,
-    .options = {{"usb-match", "", "VID:PID selectors", base::Scope::kWorker, nullptr, true},
-                {"display", "", "a display number", base::Scope::kWorker, base::integerIn(0, 63)}},
+    .options = {{"usb-match", "", "VID:PID selectors", base::Scope::kOwnSection, nullptr, true},
+                {"display", "", "a display number", base::Scope::kOwnSection,
+                 base::integerIn(0, 63)}},
 };
 
 class OptionsTest : public ::testing::Test {
  protected:
-  std::variant<base::ParsedOptions, std::string> parse(std::vector<std::string> args) {
-    return base::parseOptions(workerOptions(kSpec), "usb", args, [this](const std::string& name) {
-      auto it = env_.find(name);
-      return it == env_.end() ? std::nullopt : std::optional(it->second);
-    });
+  base::Result<base::ParsedOptions> parse(std::vector<std::string> args) {
+    return base::parseOptions(workerOptions(kSpec), workerContext(kSpec), args,
+                              [this](const std::string& name) {
+                                auto it = env_.find(name);
+                                return it == env_.end() ? std::nullopt : std::optional(it->second);
+                              });
   }
 
   base::Settings settings(std::vector<std::string> args) {
     auto parsed = parse(std::move(args));
-    if (auto* error = std::get_if<std::string>(&parsed)) {
-      ADD_FAILURE() << *error;
+    if (!parsed) {
+      ADD_FAILURE() << parsed.error().message;
       return {};
     }
-    return std::get<base::ParsedOptions>(parsed).settings;
+    return parsed.value().settings;
   }
 
   std::string error(std::vector<std::string> args) {
     auto parsed = parse(std::move(args));
-    auto* text = std::get_if<std::string>(&parsed);
-    return text ? *text : "(no error)";
+    return parsed ? "(no error)" : parsed.error().message;
   }
 
   std::string ini(const std::string& content) {
@@ -159,6 +160,7 @@ INSTANTIATE_TEST_SUITE_P(
                  {"'5'", "health-interval"}},
         BadInput{"DisplayOutOfRange", {"--display", "64"}, {}, "", {"'64'", "display"}},
         BadInput{"UnknownFlag", {"--bogus"}, {}, "", {"--bogus"}},
+        BadInput{"AbbreviatedFlag", {"--shared-coun", "5"}, {}, "", {"--shared-coun"}},
         BadInput{"PositionalArgument", {"positional"}, {}, "", {"positional"}},
         BadInput{"FlagGivenTwice",
                  {"--shared-count", "1", "--shared-count", "2"},
@@ -185,13 +187,53 @@ TEST_F(OptionsTest, OtherWorkersSectionsAreTheirsToCheck) {
 }
 
 TEST_F(OptionsTest, ActionsAreRecognised) {
-  EXPECT_EQ(std::get<base::ParsedOptions>(parse({"--check-config"})).action,
-            base::Action::kCheckConfig);
-  EXPECT_EQ(std::get<base::ParsedOptions>(parse({"--version"})).action,
-            base::Action::kPrintVersion);
-  auto help = std::get<base::ParsedOptions>(parse({"--help"}));
+  EXPECT_EQ(parse({"--check-config"}).value().action, base::Action::kCheckConfig);
+  EXPECT_EQ(parse({"--version"}).value().action, base::Action::kPrintVersion);
+  auto help = parse({"--help"}).value();
   EXPECT_EQ(help.action, base::Action::kHelp);
   EXPECT_THAT(help.help, HasSubstr("MVF_SHARED_COUNT"));
+}
+
+TEST_F(OptionsTest, AWorkersOwnOptionHasItsQualifiedSpellingWhichWins) {
+  auto set = settings({"--mode", "shared", "--usb-mode", "exclusive"});
+  EXPECT_EQ(set.text("mode"), "exclusive");
+  EXPECT_EQ(set.source("mode"), "--usb-mode");
+  env_["MVF_USB_MODE"] = "exclusive";
+  EXPECT_EQ(settings({}).source("mode"), "MVF_USB_MODE");
+  // An option already named after the worker keeps its name: --usb-match, MVF_USB_MATCH.
+  EXPECT_EQ(settings({"--usb-match", "1d6b:0002"}).source("usb-match"), "--usb-match");
+}
+
+TEST_F(OptionsTest, APlainEnvVarForAPerWorkerOptionIsRefusedNotAppliedToEveryWorker) {
+  env_["MVF_MODE"] = "exclusive";  // would reach vfio, igpu and usb at once
+  EXPECT_THAT(error({}), HasSubstr("MVF_MODE is not read"));
+  EXPECT_THAT(error({}), HasSubstr("set MVF_USB_MODE instead"));
+}
+
+TEST_F(OptionsTest, ACommonOptionHasAPerWorkerOverride) {
+  env_["MVF_SHARED_COUNT"] = "10";
+  EXPECT_EQ(settings({}).text("shared-count"), "10");
+  env_["MVF_USB_SHARED_COUNT"] = "20";
+  EXPECT_EQ(settings({}).text("shared-count"), "20");
+  EXPECT_EQ(settings({"--shared-count", "30"}).text("shared-count"), "30");
+  EXPECT_EQ(settings({"--shared-count", "30", "--usb-shared-count", "40"}).source("shared-count"),
+            "--usb-shared-count");
+}
+
+TEST_F(OptionsTest, TheDigestFollowsValuesNotWhereTheyCameFrom) {
+  std::string flag = settings({"--shared-count", "10", "--notify-fd", "1"}).digest();
+  env_["MVF_SHARED_COUNT"] = "10";
+  EXPECT_EQ(settings({"--notify-fd", "2"}).digest(), flag) << "sources and the notify fd differ";
+  EXPECT_NE(settings({"--shared-count", "11"}).digest(), flag);
+  EXPECT_EQ(flag.size(), 16u);
+}
+
+TEST_F(OptionsTest, CheckConfigTakesJson) {
+  auto parsed = parse({"--check-config=json"}).value();
+  EXPECT_EQ(parsed.action, base::Action::kCheckConfig);
+  EXPECT_TRUE(parsed.checkConfigJson);
+  EXPECT_FALSE(parse({"--check-config"}).value().checkConfigJson);
+  EXPECT_THAT(error({"--check-config=yaml"}), HasSubstr("expected text or json"));
 }
 
 TEST(ParseDuration, AcceptsWholeNumbersWithAUnit) {

@@ -53,7 +53,8 @@ class SupervisorRules : public ::testing::Test {
   }
 
   void ready(const std::string& worker) {
-    launcher_.say(launcher_.pidOf(worker), "ready");
+    launcher_.say(launcher_.pidOf(worker), "ready",
+                  ",\"settingsDigest\":\"" + settings_[worker] + "\"");
     timers_.pollFds();
   }
 

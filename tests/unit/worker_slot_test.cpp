@@ -167,6 +167,16 @@ TEST_F(WorkerSlotTest, Exit78IsAConfigurationErrorNotRestartedUntilSighup) {
   EXPECT_EQ(state(), State::starting);
 }
 
+TEST_F(WorkerSlotTest, AWorkersOwnConfigurationErrorBecomesItsFailedReason) {
+  slot_.enable();
+  say("config_error", ",\"detail\":\"MVF_MODE is not read: mode is set per program\"");
+  slot_.onExit(kExit78);
+  EXPECT_EQ(state(), State::failed);
+  EXPECT_EQ(slot_.status().failed_reason(),
+            "configuration error: MVF_MODE is not read: mode is set per program; fix it and send "
+            "SIGHUP");
+}
+
 TEST_F(WorkerSlotTest, AMissingBinaryIsFailedSayingSo) {
   launcher_.failNext = base::Error{"worker binary /opt/mvf/mvf-worker-vfio: No such file", 2};
   slot_.enable();
@@ -177,7 +187,7 @@ TEST_F(WorkerSlotTest, AMissingBinaryIsFailedSayingSo) {
 
 TEST_F(WorkerSlotTest, SighupRestartsOnlyWhenTheSettingsChangedAndNeverIntoAnInvalidOne) {
   slot_.enable();
-  say("ready");
+  say("ready", ",\"settingsDigest\":\"" + settings_ + "\"");  // what it runs with
   pid_t first = slot_.pid();
   slot_.reload(config({"--log-level", "debug"}));  // the same effective settings
   EXPECT_TRUE(signalsTo(first).empty());

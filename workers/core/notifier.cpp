@@ -18,12 +18,19 @@ Notifier::Notifier(int fd, std::string worker) : fd_(fd), worker_(std::move(work
   ::fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-std::string Notifier::check(int fd) {
-  if (fd < 0) return "";
-  if (::fcntl(fd, F_GETFD) < 0) {
-    return "notify fd " + std::to_string(fd) + " is not open: " + std::strerror(errno);
+base::Status Notifier::check(int fd) {
+  if (fd >= 0 && ::fcntl(fd, F_GETFD) < 0) {
+    return base::Error{"notify fd " + std::to_string(fd) + " is not open: " + std::strerror(errno),
+                       errno};
   }
-  return "";
+  return base::ok();
+}
+
+void Notifier::ready(const std::string& settingsDigest) {
+  mvf::supervisor::v1::WorkerEvent event;
+  event.set_event(mvf::supervisor::v1::WorkerEvent::ready);
+  event.set_settings_digest(settingsDigest);
+  write(event);
 }
 
 void Notifier::send(mvf::supervisor::v1::WorkerEvent::Kind kind, const std::string& detail) {

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "base/result.h"
 #include "base/unique_fd.h"
 #include "proto/supervisor.pb.h"
 
@@ -15,9 +16,12 @@ class Notifier {
   Notifier() = default;
   Notifier(int fd, std::string worker);
 
-  // Returns an error text if fd is not an open descriptor.
-  static std::string check(int fd);
+  // An Error if fd is not an open descriptor.
+  static base::Status check(int fd);
 
+  // The `ready` event, with the digest of the settings the worker runs with (the
+  // supervisor compares it on SIGHUP).
+  void ready(const std::string& settingsDigest);
   // An event of `kind`, with `detail` when it is not empty.
   void send(mvf::supervisor::v1::WorkerEvent::Kind kind, const std::string& detail = "");
   // A `devices` event: the advertised list changed.

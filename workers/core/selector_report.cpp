@@ -1,7 +1,6 @@
 #include "workers/core/selector_report.h"
 
-#include <spdlog/fmt/ranges.h>
-
+#include "base/format.h"
 #include "base/logging.h"
 
 namespace mvf::core {

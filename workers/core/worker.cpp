@@ -4,22 +4,18 @@
 #include <signal.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 
 #include <cerrno>
 #include <cstring>
-#include <iostream>
 #include <optional>
+#include <set>
 
-#include "base/backoff.h"
 #include "base/dir_watcher.h"
 #include "base/event_loop.h"
+#include "base/file_id.h"
 #include "base/instance_lock.h"
 #include "base/logging.h"
 #include "base/process.h"
-#include "base/signals.h"
-#include "base/unix_socket.h"
-#include "base/version.h"
 #include "workers/core/health_check.h"
 #include "workers/core/inventory.h"
 #include "workers/core/notifier.h"
@@ -37,80 +33,14 @@ using namespace std::chrono_literals;
 constexpr const char* kKubeletSocket = "kubelet.sock";
 constexpr auto kShutdownGrace = 300ms;
 
-struct WorkerConfig {
-  std::string name;          // udma
-  std::string resourceName;  // intel.com/udma
-  std::string kubeletDir;
-  std::string socketPath;
-  std::string kubeletSocket;
-  std::string lockPath;
-  std::string hostRoot;
-  Mode mode = Mode::kShared;
-  uint32_t sharedCount = 0;
-  int notifyFd = -1;
-  base::Duration resync{}, recheck{}, health{}, heartbeat{}, backoffInitial{}, backoffMax{},
-      pollInterval{};
-  bool poll = false;
-  spdlog::level::level_enum logLevel = spdlog::level::info;
-  base::LogFormat logFormat = base::LogFormat::kText;
-};
+std::string ms(base::Duration d) { return base::formatDuration(d); }
 
-std::string ms(base::Duration d) { return std::to_string(d.count()) + "ms"; }
+}  // namespace
 
-// Validates what the option checks cannot see alone; returns the config or an error.
-std::variant<WorkerConfig, std::string> makeConfig(const ResourceSpec& spec,
-                                                   const base::Settings& settings) {
-  WorkerConfig config;
-  config.name = spec.name;
-  config.resourceName = "intel.com/" + spec.name;
-  config.kubeletDir = settings.text("kubelet-dir");
-  while (config.kubeletDir.size() > 1 && config.kubeletDir.back() == '/') {
-    config.kubeletDir.pop_back();
-  }
-  config.socketPath = config.kubeletDir + "/" + spec.name + ".sock";
-  config.kubeletSocket = config.kubeletDir + "/" + kKubeletSocket;
-  config.lockPath = settings.text("run-dir") + "/" + spec.name + ".lock";
-  config.hostRoot = settings.text("host-root");
-  for (const auto& path : {config.socketPath, config.kubeletSocket}) {
-    if (path.size() > base::kMaxUnixPath) {
-      return "invalid value '" + config.kubeletDir + "' for kubelet-dir: the socket path " + path +
-             " is " + std::to_string(path.size()) + " bytes; a unix socket path must be at most " +
-             std::to_string(base::kMaxUnixPath);
-    }
-  }
-  config.mode = modeOf(settings);
-  config.sharedCount = static_cast<uint32_t>(settings.integer("shared-count"));
-  if (settings.has("notify-fd")) {
-    config.notifyFd = static_cast<int>(settings.integer("notify-fd"));
-    std::string problem = Notifier::check(config.notifyFd);
-    if (!problem.empty()) return "invalid value for notify-fd: " + problem;
-  }
-  config.resync = settings.duration("resync-interval");
-  config.recheck = settings.duration("recheck-interval");
-  config.health = settings.duration("health-interval");
-  config.heartbeat = settings.duration("heartbeat-interval");
-  config.backoffInitial = settings.duration("register-backoff");
-  config.backoffMax = settings.duration("register-backoff-max");
-  if (config.backoffMax < config.backoffInitial) {
-    return "invalid value '" + settings.text("register-backoff-max") +
-           "' for register-backoff-max: below register-backoff (" +
-           settings.text("register-backoff") + ")";
-  }
-  config.pollInterval = settings.duration("poll-interval");
-  config.poll = settings.text("watch") == "poll";
-  config.logLevel = spdlog::level::from_str(settings.text("log-level"));
-  config.logFormat =
-      settings.text("log-format") == "json" ? base::LogFormat::kJson : base::LogFormat::kText;
-  return config;
-}
-
-// One worker process, wired together: the resource's scans feed the inventory (on
-// inotify events, the recheck and resync timers, or polling), the inventory feeds the
-// ListAndWatch streams and Allocate, and the registration loop keeps the socket served
-// and registered. Everything but gRPC's own threads runs on one event loop.
-class Worker final : private RegistrationLoop::Effects {
+// The worker's parts and its event loop; it is the registration loop's Effects.
+class Worker::Impl final : private RegistrationLoop::Effects {
  public:
-  Worker(WorkerConfig config, std::unique_ptr<Resource> resource, base::UniqueFd signals)
+  Impl(WorkerConfig config, std::unique_ptr<Resource> resource, base::UniqueFd signals)
       : config_(std::move(config)),
         signals_(std::move(signals)),
         resource_(std::move(resource)),
@@ -211,7 +141,7 @@ class Worker final : private RegistrationLoop::Effects {
     });
   }
   void cancelRegister() override { registrar_.cancel(); }
-  void ready() override { notifier_.send(Event::ready); }
+  void ready() override { notifier_.ready(config_.settingsDigest); }
   void registered() override { notifier_.send(Event::registered); }
   void unregistered(const std::string& why) override { notifier_.send(Event::unregistered, why); }
 
@@ -371,128 +301,11 @@ class Worker final : private RegistrationLoop::Effects {
   base::EventLoop::TimerId recheckTimer_ = 0;
 };
 
-}  // namespace
+Worker::Worker(WorkerConfig config, std::unique_ptr<Resource> resource, base::UniqueFd signals)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(resource), std::move(signals))) {}
 
-std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec) {
-  std::vector<base::OptionSpec> options = {
-      {"config", "", "INI config file", base::Scope::kFlagOrEnv, nullptr},
-      {"kubelet-dir", "/var/lib/kubelet/device-plugins", "the kubelet's device plugin dir",
-       base::Scope::kCommon, base::absolutePath()},
-      {"host-root", "/", "where the host's / is mounted; every host path is read under it",
-       base::Scope::kCommon, base::absolutePath()},
-      {"run-dir", "/run/mvf", "dir for the single-instance lock", base::Scope::kCommon,
-       base::absolutePath()},
-      {"log-level", "info", "trace, debug, info, warn, error, critical or off",
-       base::Scope::kCommon,
-       base::oneOf({"trace", "debug", "info", "warn", "error", "critical", "off"})},
-      {"log-format", "text", "text or json", base::Scope::kCommon, base::oneOf({"text", "json"})},
-      {"notify-fd", "", "pipe to the supervisor for worker events", base::Scope::kFlagOnly,
-       base::integerIn(0, 1 << 20)},
-      {"shared-count", "1000", "device IDs advertised in shared mode", base::Scope::kCommon,
-       base::integerIn(1, 10000)},
-  };
-  if (spec.hasExclusiveMode) {
-    options.push_back({"mode", "shared",
-                       "shared: <count> IDs that all grant every device; exclusive: one ID per "
-                       "device",
-                       base::Scope::kWorker, base::oneOf({"shared", "exclusive"})});
-  }
-  std::vector<base::OptionSpec> timers = {
-      {"resync-interval", "30s", "full rescan and plugin dir check, for what inotify misses",
-       base::Scope::kCommon, base::durationIn(10ms, 24h)},
-      {"recheck-interval", "100ms",
-       "rescan delay while a device may become usable without an event (a new X socket)",
-       base::Scope::kCommon, base::durationIn(1ms, 1h)},
-      {"health-interval", "500ms",
-       "re-check of devices whose health no filesystem event reports (0: off)",
-       base::Scope::kCommon, base::offOrDurationIn(10ms, 1h)},
-      {"heartbeat-interval", "5s", "heartbeat events on the notify fd", base::Scope::kCommon,
-       base::durationIn(10ms, 1h)},
-      {"register-backoff", "50ms", "first delay before retrying registration", base::Scope::kCommon,
-       base::durationIn(1ms, 1h)},
-      {"register-backoff-max", "5s", "longest delay between registration attempts",
-       base::Scope::kCommon, base::durationIn(1ms, 1h)},
-      {"poll-interval", "2s", "rescan period when inotify is not available", base::Scope::kCommon,
-       base::durationIn(10ms, 1h)},
-      {"watch", "inotify", "inotify (falls back to polling when unavailable) or poll",
-       base::Scope::kCommon, base::oneOf({"inotify", "poll"})},
-  };
-  options.insert(options.end(), timers.begin(), timers.end());
-  options.insert(options.end(), spec.options.begin(), spec.options.end());
-  return options;
-}
+Worker::~Worker() = default;
 
-ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
-                        const base::EnvLookup& env) {
-  auto parsed = base::parseOptions(workerOptions(spec), spec.name, args, env);
-  if (auto* error = std::get_if<std::string>(&parsed)) return {false, *error};
-  const base::Settings& settings = std::get<base::ParsedOptions>(parsed).settings;
-  auto config = makeConfig(spec, settings);
-  if (auto* error = std::get_if<std::string>(&config)) return {false, *error};
-  return {true, settings.describe()};
-}
-
-int runWorker(int argc, char** argv, const ResourceSpec& spec) {
-  const std::string binary = "mvf-worker-" + spec.name;
-  // Before anything else can create a file or a thread.
-  ::umask(077);
-  ::signal(SIGPIPE, SIG_IGN);
-  base::limitMallocArenas();
-  base::raiseFileLimit();
-
-  std::vector<std::string> args(argv + 1, argv + argc);
-  auto parsed = base::parseOptions(workerOptions(spec), spec.name, args);
-  if (auto* error = std::get_if<std::string>(&parsed)) {
-    std::cerr << binary << ": " << *error << "\n";
-    return base::kExitConfig;
-  }
-  auto& options = std::get<base::ParsedOptions>(parsed);
-  switch (options.action) {
-    case base::Action::kHelp:
-      std::cout << "Usage: " << binary << " [options]\n"
-                << "Device plugin for intel.com/" << spec.name << ".\n\n"
-                << options.help;
-      return base::kExitOk;
-    case base::Action::kPrintVersion:
-      std::cout << binary << " " << base::kVersion << "\n";
-      return base::kExitOk;
-    default:
-      break;
-  }
-  auto config = makeConfig(spec, options.settings);
-  if (auto* error = std::get_if<std::string>(&config)) {
-    std::cerr << binary << ": " << *error << "\n";
-    return base::kExitConfig;
-  }
-  if (options.action == base::Action::kCheckConfig) {
-    std::cout << "# " << binary << " " << base::kVersion << ": configuration is valid\n"
-              << "# precedence: flag > MVF_* env > [" << spec.name << "] > [global] > default\n"
-              << options.settings.describe();
-    return base::kExitOk;
-  }
-
-  auto& workerConfig = std::get<WorkerConfig>(config);
-  base::setupLogging(spec.name, workerConfig.logLevel, workerConfig.logFormat);
-  // Blocked before any thread exists, gRPC's included, so the signalfd gets them all.
-  base::UniqueFd signals = base::blockedSignalFd({SIGTERM, SIGINT, SIGHUP}, /*nonBlocking=*/true);
-  if (!signals) {
-    base::logger("worker")->error("signalfd: {}", std::strerror(errno));
-    return base::kExitFailure;
-  }
-  // Checked here, not by --check-config: the host root is a mount on the node that runs
-  // us, so a config file is valid without it. Without it every device reads as missing.
-  struct stat root {};
-  const char* rootProblem = ::stat(workerConfig.hostRoot.c_str(), &root) != 0 ? std::strerror(errno)
-                            : !S_ISDIR(root.st_mode)                          ? "not a directory"
-                                                                              : nullptr;
-  if (rootProblem) {
-    base::logger("worker")->error("--host-root {}: {}", workerConfig.hostRoot, rootProblem);
-    return base::kExitConfig;
-  }
-  HostFs host(workerConfig.hostRoot);
-  auto resource = spec.create(options.settings, host);
-  Worker worker(std::move(workerConfig), std::move(resource), std::move(signals));
-  return worker.run();
-}
+int Worker::run() { return impl_->run(); }
 
 }  // namespace mvf::core

@@ -1,29 +1,31 @@
 #pragma once
 
-#include <string>
-#include <vector>
+#include <memory>
 
+#include "base/unique_fd.h"
 #include "workers/core/resource.h"
+#include "workers/core/worker_config.h"
 
 namespace mvf::core {
 
-// The whole life of a worker process: options, logging, the single-instance lock, then
-// serve, register, watch and answer until SIGTERM or SIGINT. Returns the exit code.
-int runWorker(int argc, char** argv, const ResourceSpec& spec);
+// One worker process, wired together (docs/architecture.md, "The worker"): the
+// resource's scans feed the Inventory (on inotify events, the recheck and resync timers,
+// polling, the health check), the Inventory feeds the ListAndWatch streams and Allocate,
+// and the RegistrationLoop keeps the socket served and registered. Everything but
+// gRPC's own threads runs on one event loop. `signals` is a signalfd of SIGTERM, SIGINT
+// and SIGHUP, blocked before any thread existed. run() returns the exit code.
+class Worker {
+ public:
+  Worker(WorkerConfig config, std::unique_ptr<Resource> resource, base::UniqueFd signals);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
-// Every option the worker for `spec` takes: the common ones, `mode` where the resource
-// has an exclusive mode, then the resource's own.
-std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec);
+  int run();
 
-// What `mvf-worker-<name> --check-config` decides for these arguments and environment:
-// ok with the effective settings ("name = value  # source" lines), or the error that
-// makes the worker exit 78. The supervisor asks this before it starts a worker and on
-// SIGHUP, to restart only the workers whose settings changed.
-struct ConfigCheck {
-  bool ok = false;
-  std::string text;
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
-ConfigCheck checkConfig(const ResourceSpec& spec, const std::vector<std::string>& args,
-                        const base::EnvLookup& env = base::processEnv);
 
 }  // namespace mvf::core

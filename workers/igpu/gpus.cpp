@@ -160,20 +160,20 @@ core::Scan Gpus::scan() {
 const core::ResourceSpec kSpec{
     .name = "igpu",
     .hasExclusiveMode = true,
-    .options = {{"igpu-pci", "", "the GPU's PCI address, e.g. 0000:00:02.0", base::Scope::kWorker,
+    .options = {{"igpu-pci", "", "the GPU's PCI address, e.g. 0000:00:02.0",
+                 base::Scope::kOwnSection,
                  [](std::string_view text) -> std::string {
                    return normalizePciAddress(text) ? ""
                                                     : "expected a PCI address like 0000:00:02.0";
                  }},
                 {"igpu-vendor", "intel", "intel, or any to admit a GPU of another vendor",
-                 base::Scope::kWorker, base::oneOf({"intel", "any"})}},
+                 base::Scope::kOwnSection, base::oneOf({"intel", "any"})}},
     .create = [](const base::Settings& settings,
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {
-      auto mode =
-          settings.text("mode") == "exclusive" ? core::Mode::kExclusive : core::Mode::kShared;
       std::string pci = settings.has("igpu-pci") ? *normalizePciAddress(settings.text("igpu-pci"))
                                                  : std::string();
-      return std::make_unique<Gpus>(host, mode, pci, settings.text("igpu-vendor") == "any");
+      return std::make_unique<Gpus>(host, core::modeOf(settings), pci,
+                                    settings.text("igpu-vendor") == "any");
     }};
 
 }  // namespace mvf::igpu

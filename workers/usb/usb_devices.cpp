@@ -153,14 +153,14 @@ const core::ResourceSpec kSpec{
     .options = {{"usb-match", "",
                  "VID:PID[:SERIAL] of devices to hand out (repeatable; default: every non-hub "
                  "device)",
-                 base::Scope::kWorker,
+                 base::Scope::kOwnSection,
                  [](std::string_view text) -> std::string {
                    return parseUsbMatch(text)
                               ? ""
                               : "expected VID:PID or VID:PID:SERIAL, e.g. 0627:0001";
                  },
                  /*repeatable=*/true},
-                {"usb-hubs", "false", "true to hand out hubs too", base::Scope::kWorker,
+                {"usb-hubs", "false", "true to hand out hubs too", base::Scope::kOwnSection,
                  base::oneOf({"true", "false"})}},
     .create = [](const base::Settings& settings,
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {

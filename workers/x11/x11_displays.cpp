@@ -122,9 +122,9 @@ core::Grant X11Displays::compose(const std::vector<const core::Unit*>& units) co
 const core::ResourceSpec kSpec{
     .name = "x11",
     .options = {{"display", "", "hand out this display number instead of the lowest usable",
-                 base::Scope::kWorker, base::integerIn(0, 9999)},
+                 base::Scope::kOwnSection, base::integerIn(0, 9999)},
                 {"xauthority", "", "host path of an Xauthority file to mount and set",
-                 base::Scope::kWorker, base::absolutePath()}},
+                 base::Scope::kOwnSection, base::absolutePath()}},
     .create = [](const base::Settings& settings,
                  const core::HostFs& host) -> std::unique_ptr<core::Resource> {
       std::optional<int> display;
