@@ -40,6 +40,13 @@ constexpr auto kTimeout = 10s;
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
+// A step of setting up a figure: the bench stops, saying why, if it fails.
+void must(const mvf::base::Status& status) {
+  if (status) return;
+  std::cerr << "mvf-bench: " << status.error().message << "\n";
+  std::exit(1);
+}
+
 struct Stats {
   std::vector<double> samples;  // milliseconds
   double percentile(double p) {
@@ -114,19 +121,19 @@ void scanFigures(int rounds) {
     // 5 buses of 100 devices, every other one behind a hub port.
     std::string port = std::to_string(1 + i / 100) + "-" + std::to_string(1 + (i % 100) / 10);
     if (i % 10 != 0) port += "." + std::to_string(i % 10);
-    mvf::testing::addUsbDevice(
-        usbNode, {.portPath = port, .devnum = 2 + i % 100, .serial = "SN" + std::to_string(i)});
+    must(mvf::testing::addUsbDevice(
+        usbNode, {.portPath = port, .devnum = 2 + i % 100, .serial = "SN" + std::to_string(i)}));
   }
   mvf::usb::UsbDevices usb(mvf::core::HostFs(usbNode.root()), {}, false);
   report("scan of 500 USB devices", timeScans(usb, rounds, 500), "well under 50 ms");
 
   FakeNode vfioNode;
-  vfioNode.charDevice("/dev/vfio/vfio", 10, 196);
+  must(vfioNode.charDevice("/dev/vfio/vfio", 10, 196));
   for (int group = 0; group < 256; ++group) {
     char address[16];
     std::snprintf(address, sizeof(address), "0000:%02x:00.0", group);
-    mvf::testing::addPciFunction(vfioNode, {.address = address, .driver = "vfio-pci"});
-    mvf::testing::addIommuGroup(vfioNode, group, {address});
+    must(mvf::testing::addPciFunction(vfioNode, {.address = address, .driver = "vfio-pci"}));
+    must(mvf::testing::addIommuGroup(vfioNode, group, {address}));
   }
   mvf::vfio::IommuGroups vfio(mvf::core::HostFs(vfioNode.root()), mvf::vfio::runningKernel());
   report("scan of 256 IOMMU groups", timeScans(vfio, rounds, 256), "well under 50 ms");
@@ -164,7 +171,7 @@ bool awaitHealthy(KubeletStandIn& kubelet, const std::string& resource, int64_t 
 int healthFigures(int rounds) {
   FakeNode x11Node;
   KubeletStandIn x11Kubelet(x11Node.kubeletDir());
-  x11Kubelet.start();
+  must(x11Kubelet.start());
   auto display = x11Node.unixSocket("/tmp/.X11-unix/X0");
   WorkerProcess x11(MVF_WORKER_X11, workerArgs(x11Node), x11Node.dir() + "/x11.log", false);
   Stats xDies;
@@ -180,19 +187,19 @@ int healthFigures(int rounds) {
       return 1;
     }
     xDies.samples.push_back(ms(Clock::now() - began));
-    x11Node.remove("/tmp/.X11-unix/X0");
+    must(x11Node.remove("/tmp/.X11-unix/X0"));
     display = x11Node.unixSocket("/tmp/.X11-unix/X0");  // a new server starts
   }
   report("X server dies (socket stays) -> Unhealthy", xDies, "p99 <= 1 s");
 
   FakeNode vfioNode;
-  vfioNode.charDevice("/dev/vfio/vfio", 10, 196);
-  mvf::testing::addPciFunction(vfioNode, {.address = "0000:02:00.0", .driver = "vfio-pci"});
-  mvf::testing::addPciFunction(vfioNode, {.address = "0000:02:00.1"});
-  mvf::testing::addIommuGroup(vfioNode, 13, {"0000:02:00.0", "0000:02:00.1"});
+  must(vfioNode.charDevice("/dev/vfio/vfio", 10, 196));
+  must(mvf::testing::addPciFunction(vfioNode, {.address = "0000:02:00.0", .driver = "vfio-pci"}));
+  must(mvf::testing::addPciFunction(vfioNode, {.address = "0000:02:00.1"}));
+  must(mvf::testing::addIommuGroup(vfioNode, 13, {"0000:02:00.0", "0000:02:00.1"}));
   const std::string driver = "/sys/devices/pci0000:00/0000:02:00.1/driver";
   KubeletStandIn vfioKubelet(vfioNode.kubeletDir());
-  vfioKubelet.start();
+  must(vfioKubelet.start());
   WorkerProcess vfio(MVF_WORKER_VFIO, workerArgs(vfioNode), vfioNode.dir() + "/vfio.log", false);
   Stats rebound;
   for (int i = 0; i < std::min(rounds, 20); ++i) {
@@ -201,13 +208,13 @@ int healthFigures(int rounds) {
       return 1;
     }
     auto began = Clock::now();
-    vfioNode.symlink(driver, "../../../bus/pci/drivers/e1000e");
+    must(vfioNode.symlink(driver, "../../../bus/pci/drivers/e1000e"));
     if (!awaitHealthy(vfioKubelet, "intel.com/vfio", 0)) {
       std::cerr << "the re-bound member was never noticed:\n" << vfio.log();
       return 1;
     }
     rebound.samples.push_back(ms(Clock::now() - began));
-    vfioNode.remove(driver);
+    must(vfioNode.remove(driver));
   }
   report("vfio member re-bound to a host driver -> Unhealthy", rebound, "p99 <= 1 s");
 
@@ -261,10 +268,10 @@ int supervisorFigures(int rounds) {
   Stats start;
   for (int i = 0; i < std::min(rounds, 10); ++i) {
     FakeNode node;
-    mvf::testing::addEveryDeviceClass(node);
+    must(mvf::testing::addEveryDeviceClass(node));
     auto display = node.unixSocket("/tmp/.X11-unix/X0");
     KubeletStandIn kubelet(node.kubeletDir());
-    kubelet.start();
+    must(kubelet.start());
     auto began = Clock::now();
     WorkerProcess supervisor(MVF_SUPERVISOR, supervisorArgs(node), node.dir() + "/s.log", false);
     if (!kubelet.waitFor(allFive(1), kTimeout)) {
@@ -276,17 +283,17 @@ int supervisorFigures(int rounds) {
   report("start -> all five registered", start, "<= 300 ms");
 
   FakeNode node;
-  mvf::testing::addEveryDeviceClass(node);
+  must(mvf::testing::addEveryDeviceClass(node));
   auto display = node.unixSocket("/tmp/.X11-unix/X0");
   KubeletStandIn kubelet(node.kubeletDir());
-  kubelet.start();
+  must(kubelet.start());
   WorkerProcess supervisor(MVF_SUPERVISOR, supervisorArgs(node), node.dir() + "/s.log", false);
   if (!kubelet.waitFor(allFive(1), kTimeout)) return 1;
 
   Stats restart;
   for (int i = 0; i < rounds; ++i) {
     auto began = Clock::now();
-    kubelet.restart();
+    must(kubelet.restart());
     if (!kubelet.waitFor(allFive(i + 2), kTimeout)) {
       std::cerr << "not all re-registered:\n" << supervisor.log();
       return 1;
@@ -369,9 +376,9 @@ int workerFigures(int rounds) {
   Stats start;
   for (int i = 0; i < std::min(rounds, 20); ++i) {
     FakeNode node;
-    node.charDevice("/dev/udmabuf");
+    must(node.charDevice("/dev/udmabuf"));
     KubeletStandIn kubelet(node.kubeletDir());
-    kubelet.start();
+    must(kubelet.start());
     auto began = Clock::now();
     WorkerProcess worker(MVF_WORKER_UDMA, workerArgs(node), node.dir() + "/w.log", false);
     if (!kubelet.waitFor(healthyCount(1000), kTimeout)) {
@@ -383,9 +390,9 @@ int workerFigures(int rounds) {
   report("start -> registered, devices listed", start, "<= 300 ms");
 
   FakeNode node;
-  node.charDevice("/dev/udmabuf");
+  must(node.charDevice("/dev/udmabuf"));
   KubeletStandIn kubelet(node.kubeletDir());
-  kubelet.start();
+  must(kubelet.start());
   WorkerProcess worker(MVF_WORKER_UDMA, workerArgs(node), node.dir() + "/w.log", false);
   if (!kubelet.waitFor(healthyCount(1000, 1), kTimeout)) {
     std::cerr << "worker never registered:\n" << worker.log();
@@ -395,7 +402,7 @@ int workerFigures(int rounds) {
   Stats restart;
   for (int i = 0; i < rounds; ++i) {
     auto began = Clock::now();
-    kubelet.restart();
+    must(kubelet.restart());
     if (!kubelet.waitFor(healthyCount(1000, i + 2), kTimeout)) {
       std::cerr << "no re-registration:\n" << worker.log();
       return 1;
@@ -407,14 +414,14 @@ int workerFigures(int rounds) {
   Stats appear, vanish;
   for (int i = 0; i < rounds; ++i) {
     auto began = Clock::now();
-    node.remove("/dev/udmabuf");
+    must(node.remove("/dev/udmabuf"));
     if (!kubelet.waitFor(healthyCount(0), kTimeout)) {
       std::cerr << "removal never reached the kubelet:\n" << kubelet.describeNode() << worker.log();
       return 1;
     }
     vanish.samples.push_back(ms(Clock::now() - began));
     began = Clock::now();
-    node.charDevice("/dev/udmabuf");
+    must(node.charDevice("/dev/udmabuf"));
     if (!kubelet.waitFor(healthyCount(1000), kTimeout)) {
       std::cerr << "creation never reached the kubelet:\n"
                 << kubelet.describeNode() << worker.log();

@@ -118,10 +118,10 @@ KubeletStandIn::KubeletStandIn(std::string dir, Options options)
 
 KubeletStandIn::~KubeletStandIn() { stop(); }
 
-std::string KubeletStandIn::start() {
+base::Status KubeletStandIn::start() {
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  if (ec) return "mkdir " + dir_ + ": " + ec.message();
+  if (ec) return base::Error{"mkdir " + dir_ + ": " + ec.message(), ec.value()};
   // CleanupPluginDirectory: every entry but directories and the checkpoint goes.
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     if (entry.is_directory() || entry.path().filename() == kCheckpoint) continue;
@@ -132,9 +132,9 @@ std::string KubeletStandIn::start() {
   builder.AddListeningPort("unix://" + dir_ + "/kubelet.sock", grpc::InsecureServerCredentials());
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
-  if (!server_) return "cannot listen on " + dir_ + "/kubelet.sock";
+  if (!server_) return base::Error{"cannot listen on " + dir_ + "/kubelet.sock"};
   changed("kubelet listening on " + dir_ + "/kubelet.sock");
-  return "";
+  return base::ok();
 }
 
 void KubeletStandIn::stop() {
@@ -155,7 +155,7 @@ void KubeletStandIn::stop() {
   }
 }
 
-std::string KubeletStandIn::restart() {
+base::Status KubeletStandIn::restart() {
   stop();
   {
     std::lock_guard lock(mu_);

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/result.h"
 #include "proto/deviceplugin.grpc.pb.h"
 
 namespace mvf::kubelet {
@@ -65,12 +66,12 @@ class KubeletStandIn {
   KubeletStandIn(std::string dir, Options options);
   ~KubeletStandIn();
 
-  // Starts as the kubelet starts (KUBELET_FACTS §2). Returns "" or an error text.
-  std::string start();
+  // Starts as the kubelet starts (KUBELET_FACTS §2).
+  base::Status start();
   // Dies as a killed kubelet dies: every connection drops; files stay.
   void stop();
   // stop() + start().
-  std::string restart();
+  base::Status restart();
 
   Node node() const;
   std::optional<ResourceState> resource(const std::string& name) const;

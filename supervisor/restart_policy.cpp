@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "base/backoff.h"
+
 namespace mvf::supervisor {
 
 RestartPolicy::RestartPolicy(RestartPolicyConfig config, std::function<double()> random)
@@ -16,9 +18,11 @@ RestartPolicy::Decision RestartPolicy::onDeath(Duration readyFor) {
   decision.failures = failures_;
   decision.crashLoopStarted = !wasLooping && crashLooping();
   if (readyFor >= config_.stableAfter) return decision;  // at once
-  double base = static_cast<double>(config_.initialDelay.count()) *
-                std::pow(2.0, static_cast<double>(failures_ - 1));
-  double jittered = base * (1.0 + config_.jitter * (2.0 * random_() - 1.0));
+  // Jittered before the cap, so a worker at the cap waits maxDelay exactly: the doubling
+  // itself is only bounded where jitter can no longer bring it below the cap.
+  auto uncapped = base::backoffDelay(failures_, config_.initialDelay, config_.maxDelay * 2);
+  double jittered =
+      static_cast<double>(uncapped.count()) * (1.0 + config_.jitter * (2.0 * random_() - 1.0));
   double capped = std::min(jittered, static_cast<double>(config_.maxDelay.count()));
   decision.delay = Duration(static_cast<int64_t>(std::llround(capped)));
   return decision;

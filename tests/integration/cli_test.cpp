@@ -8,6 +8,7 @@
 
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::testing {
@@ -153,8 +154,8 @@ class MvfctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build /dev/udmabuf";
-    ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
-    ASSERT_EQ(kubelet_.start(), "");
+    ASSERT_OK(node_.charDevice("/dev/udmabuf"));
+    ASSERT_OK(kubelet_.start());
     worker_ = std::make_unique<WorkerProcess>(MVF_WORKER_UDMA, nodeArgs(node_),
                                               node_.dir() + "/worker.log");
     ASSERT_TRUE(worker_->awaitEvent("registered", 10s)) << worker_->log();

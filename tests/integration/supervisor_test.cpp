@@ -14,6 +14,7 @@
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "proto/supervisor.grpc.pb.h"
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::testing {
@@ -54,7 +55,7 @@ class SupervisorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build device nodes";
-    ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+    ASSERT_OK(node_.charDevice("/dev/udmabuf"));
     // The supervisor finds workers beside itself or in --workers-dir: a dir of links to
     // the real binaries, where a test may put the fixture in one worker's place.
     fs::create_directories(workersDir());
@@ -173,7 +174,7 @@ class SupervisorTest : public ::testing::Test {
       EXPECT_EQ(w.state(), v1::WorkerStatus::running) << w.name();
       EXPECT_FALSE(w.registered()) << w.name();
     }
-    ASSERT_EQ(kubelet_.start(), "");
+    ASSERT_OK(kubelet_.start());
     ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
   }
 
@@ -185,7 +186,7 @@ class SupervisorTest : public ::testing::Test {
 };
 
 TEST_F(SupervisorTest, AKilledWorkerComesBackAloneAndNoOtherStreamIsTouched) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor();
   ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
   auto before = awaitStatus(
@@ -236,7 +237,7 @@ TEST_F(SupervisorTest, AKilledWorkerComesBackAloneAndNoOtherStreamIsTouched) {
 
 TEST_F(SupervisorTest, ACrashLoopBacksOffPerThePolicyWhileTheOthersStayRegistered) {
   replaceWithFixture("vfio", "crash");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor({"--restart-backoff", "50ms", "--restart-backoff-max", "10s"});
   auto looping = awaitStatus([this](const v1::SupervisorStatus& s) {
     return worker(s, "vfio")->crash_looping() && startTimes().size() >= 6;
@@ -287,7 +288,7 @@ TEST_F(SupervisorTest, AMissingPluginDirKillsNoWorkerAndAllRegisterWhenItComes) 
 
 TEST_F(SupervisorTest, AWorkerThatStopsHeartbeatingIsKilledAndRestarted) {
   replaceWithFixture("vfio", "hang");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor({"--heartbeat-timeout", "300ms", "--restart-backoff", "50ms"});
   auto killed =
       awaitStatus([](const v1::SupervisorStatus& s) { return worker(s, "vfio")->restarts() >= 1; });
@@ -302,7 +303,7 @@ TEST_F(SupervisorTest, AWorkerThatStopsHeartbeatingIsKilledAndRestarted) {
 
 TEST_F(SupervisorTest, AWorkerNeverReadyIsKilledAsNotReady) {
   replaceWithFixture("udma", "never-ready");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor({"--ready-timeout", "300ms"});
   auto killed =
       awaitStatus([](const v1::SupervisorStatus& s) { return worker(s, "udma")->restarts() >= 1; });
@@ -312,7 +313,7 @@ TEST_F(SupervisorTest, AWorkerNeverReadyIsKilledAsNotReady) {
 
 TEST_F(SupervisorTest, ExitCode78IsNotRestartedUntilSighup) {
   replaceWithFixture("usb", "exit78");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor({"--restart-backoff", "10ms"});
   auto failed = awaitStatus([](const v1::SupervisorStatus& s) {
     return worker(s, "usb")->state() == v1::WorkerStatus::failed;
@@ -343,7 +344,7 @@ TEST_F(SupervisorTest, ExitCode78IsNotRestartedUntilSighup) {
 TEST_F(SupervisorTest, SighupRestartsOnlyTheWorkersWhoseSettingsChanged) {
   std::string config = node_.dir() + "/mvf.ini";
   std::ofstream(config) << "[udma]\nshared-count = 10\n";
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor({"--config", config});
   ASSERT_TRUE(kubelet_.waitFor(
       [](const Node& node) {
@@ -388,7 +389,7 @@ TEST_F(SupervisorTest, AMissingWorkerBinaryIsReportedClearly) {
 
 TEST_F(SupervisorTest, SigtermLeavesNoProcessAndNoSocketAndExitsZero) {
   replaceWithFixture("x11", "ignore-term");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor({"--grace-period", "500ms"});
   auto running = awaitStatus([](const v1::SupervisorStatus& s) {
     int registered = 0;
@@ -417,7 +418,7 @@ TEST_F(SupervisorTest, SigtermLeavesNoProcessAndNoSocketAndExitsZero) {
 
 TEST_F(SupervisorTest, AsPid1ItReapsOrphanedGrandchildren) {
   replaceWithFixture("udma", "orphan");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   // unshare makes the supervisor PID 1 of a new PID namespace.
   auto args = supervisorArgs();
   args.insert(args.begin(), {"--pid", "--fork", "--kill-child=SIGKILL", MVF_SUPERVISOR});
@@ -441,7 +442,7 @@ TEST_F(SupervisorTest, AsPid1ItReapsOrphanedGrandchildren) {
 }
 
 TEST_F(SupervisorTest, StatusAndReadinessMatchWhatTheKubeletSaw) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   startSupervisor();
   ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
   auto ok = awaitStatus(

@@ -17,6 +17,7 @@
 #include "base/unique_fd.h"
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::testing {
@@ -49,7 +50,7 @@ class UdmaWorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build /dev/udmabuf";
-    ASSERT_EQ(node_.mkdirs("/dev"), "");
+    ASSERT_OK(node_.mkdirs("/dev"));
   }
 
   std::unique_ptr<WorkerProcess> startWorker(std::vector<std::string> extra = {}) {
@@ -69,8 +70,8 @@ class UdmaWorkerTest : public ::testing::Test {
 
   // The usual start: /dev/udmabuf present, the kubelet up, the worker registered.
   std::unique_ptr<WorkerProcess> startRegistered(std::vector<std::string> extra = {}) {
-    EXPECT_EQ(node_.charDevice("/dev/udmabuf"), "");
-    EXPECT_EQ(kubelet_.start(), "");
+    EXPECT_OK(node_.charDevice("/dev/udmabuf"));
+    EXPECT_OK(kubelet_.start());
     auto worker = startWorker(std::move(extra));
     EXPECT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
     return worker;
@@ -107,37 +108,37 @@ TEST_F(UdmaWorkerTest, RegistersIntelUdmaOnUdmaSockWithAThousandHealthyDevices) 
 }
 
 TEST_F(UdmaWorkerTest, AdvertisesAThousandUnhealthyDevicesWhenTheNodeIsMissing) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker();
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
 }
 
 TEST_F(UdmaWorkerTest, SharedCountSetsTheNumberOfIds) {
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker({"--shared-count", "7"});
   ASSERT_TRUE(kubelet_.waitFor(advertises(7, 7), kTimeout)) << worker->log();
 }
 
 TEST_F(UdmaWorkerTest, CreatingAndRemovingTheNodeFlipsHealth) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker();
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
 
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
 
-  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_OK(node_.remove("/dev/udmabuf"));
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
 
   // Something that is not a character device is not udmabuf.
-  ASSERT_EQ(node_.file("/dev/udmabuf"), "");
-  ASSERT_EQ(node_.charDevice("/dev/other"), "");  // an unrelated event, answered with no update
-  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
-  ASSERT_EQ(node_.symlink("/dev/udmabuf", "other"), "");
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf2"), "");
-  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_OK(node_.file("/dev/udmabuf"));
+  ASSERT_OK(node_.charDevice("/dev/other"));  // an unrelated event, answered with no update
+  ASSERT_OK(node_.remove("/dev/udmabuf"));
+  ASSERT_OK(node_.symlink("/dev/udmabuf", "other"));
+  ASSERT_OK(node_.charDevice("/dev/udmabuf2"));
+  ASSERT_OK(node_.remove("/dev/udmabuf"));
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
   // Only real changes were sent: the list at start, healthy, unhealthy, healthy again.
   EXPECT_EQ(kubelet_.resource(kResource)->updates, 4) << worker->log();
@@ -173,7 +174,7 @@ TEST_F(UdmaWorkerTest, AllocateRefusesAnUnknownIdWithInvalidArgumentNamingIt) {
 TEST_F(UdmaWorkerTest, AllocateFailsWithFailedPreconditionWhenTheNodeVanished) {
   auto worker = startRegistered();
   ASSERT_FALSE(HasFailure());
-  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_OK(node_.remove("/dev/udmabuf"));
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
   grpc::Status status;
   allocate({{"udma-0"}}, &status);
@@ -187,7 +188,7 @@ TEST_F(UdmaWorkerTest, ReRegistersOnceAfterEveryKubeletRestartWithoutLeaking) {
   // Exactly one registration per restart: a second one would end the first stream and
   // leave the resource unhealthy in between.
   auto restartAndAwait = [&](int registrations) {
-    return kubelet_.restart().empty() &&
+    return static_cast<bool>(kubelet_.restart()) &&
            kubelet_.waitFor(
                [&](const Node& node) {
                  return advertises(1000, 1000)(node) &&
@@ -217,31 +218,31 @@ TEST_F(UdmaWorkerTest, ReRegistersOnceAfterEveryKubeletRestartWithoutLeaking) {
 }
 
 TEST_F(UdmaWorkerTest, WaitsForAnAbsentKubeletAndRegistersWhenItComes) {
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   std::filesystem::create_directories(node_.kubeletDir());
   auto worker = startWorker();
   ASSERT_TRUE(worker->awaitEvent("ready", kTimeout)) << worker->log();
   // Serving, no kubelet yet: the worker retries in the background and stays up.
   EXPECT_TRUE(fileExists(socketPath()));
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
   EXPECT_TRUE(worker->awaitEvent("registered", kTimeout));
 }
 
 TEST_F(UdmaWorkerTest, WaitsForAMissingPluginDir) {
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   auto worker = startWorker();
   // It says it waits, and it does: it is still running once it has said so. Waiting is
   // all it can do, so it tells the supervisor it is ready (not to be killed for it).
   ASSERT_TRUE(worker->awaitLog("does not exist; waiting for it", kTimeout)) << worker->log();
   ASSERT_TRUE(worker->awaitEvent("ready", kTimeout)) << worker->log();
   EXPECT_FALSE(worker->wait(0ms).has_value()) << "the worker must not exit for a missing dir";
-  ASSERT_EQ(kubelet_.start(), "");  // creates the dir
+  ASSERT_OK(kubelet_.start());  // creates the dir
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
 }
 
 TEST_F(UdmaWorkerTest, SigtermRemovesTheSocketAndExitsZero) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker();
   ASSERT_TRUE(worker->awaitEvent("registered", kTimeout)) << worker->log();
   ASSERT_TRUE(fileExists(socketPath()));
@@ -275,7 +276,7 @@ TEST_F(UdmaWorkerTest, ASecondInstanceRefusesToStartAndLeavesTheFirstServing) {
 }
 
 TEST_F(UdmaWorkerTest, AnInstanceWithAnotherLockNeverStealsALiveSocket) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   auto first = startWorker();
   ASSERT_TRUE(first->awaitEvent("registered", kTimeout)) << first->log();
 
@@ -291,7 +292,7 @@ TEST_F(UdmaWorkerTest, AnInstanceWithAnotherLockNeverStealsALiveSocket) {
 }
 
 TEST_F(UdmaWorkerTest, ReplacesAStaleSocketFileThatNobodyAnswers) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   {
     // Bound and closed, as a crashed worker leaves it: the file stays, nobody listens.
     base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
@@ -306,24 +307,24 @@ TEST_F(UdmaWorkerTest, ReplacesAStaleSocketFileThatNobodyAnswers) {
 }
 
 TEST_F(UdmaWorkerTest, NotifiesReadyDevicesRegisteredAndHeartbeats) {
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker();
   ASSERT_TRUE(worker->awaitEvent("devices", kTimeout));
   ASSERT_TRUE(worker->awaitEvent("ready", kTimeout));
   ASSERT_TRUE(worker->awaitEvent("registered", kTimeout));
   ASSERT_TRUE(worker->awaitEvent("heartbeat", kTimeout));
-  ASSERT_EQ(kubelet_.restart(), "");
+  ASSERT_OK(kubelet_.restart());
   ASSERT_TRUE(worker->awaitEvent("unregistered", kTimeout));
   ASSERT_TRUE(worker->awaitEvent("registered", kTimeout));
 }
 
 TEST_F(UdmaWorkerTest, EventsPrintTheirFieldsZerosIncludedAndNoCountsTheyDoNotHave) {
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker();
   ASSERT_TRUE(worker->awaitEvent("registered", kTimeout)) << worker->log();
-  ASSERT_EQ(node_.remove("/dev/udmabuf"), "");
+  ASSERT_OK(node_.remove("/dev/udmabuf"));
   ASSERT_TRUE(worker->awaitEvent("devices", kTimeout)) << worker->log();
   // A script reading .healthy must read 0, not null.
   auto event = parseJsonObject(worker->lastEvent());
@@ -343,7 +344,7 @@ TEST_F(UdmaWorkerTest, EventsPrintTheirFieldsZerosIncludedAndNoCountsTheyDoNotHa
 }
 
 TEST_F(UdmaWorkerTest, JsonLogLinesAreObjectsWithEveryField) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker({"--log-format", "json"});
   ASSERT_TRUE(worker->awaitEvent("registered", kTimeout)) << worker->log();
   std::istringstream lines(worker->log());
@@ -360,7 +361,7 @@ TEST_F(UdmaWorkerTest, JsonLogLinesAreObjectsWithEveryField) {
 
 // After a kubelet restart the worker must register again and still allocate.
 void expectStillServes(KubeletStandIn& kubelet, WorkerProcess& worker, int registrations) {
-  ASSERT_EQ(kubelet.restart(), "");
+  ASSERT_OK(kubelet.restart());
   EXPECT_TRUE(kubelet.waitFor(
       [&](const Node& node) {
         return advertises(1000, 1000)(node) && node.at(kResource).registrations == registrations;
@@ -398,12 +399,12 @@ TEST_F(UdmaWorkerTest, ANotifyPipeWhoseReaderIsGoneNeverStopsTheWorker) {
 }
 
 TEST_F(UdmaWorkerTest, FallsBackToPollingWhenAskedAndStillSeesChanges) {
-  ASSERT_EQ(kubelet_.start(), "");
+  ASSERT_OK(kubelet_.start());
   auto worker = startWorker({"--watch", "poll", "--poll-interval", "50ms"});
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 0), kTimeout)) << worker->log();
-  ASSERT_EQ(node_.charDevice("/dev/udmabuf"), "");
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
-  ASSERT_EQ(kubelet_.restart(), "");
+  ASSERT_OK(kubelet_.restart());
   ASSERT_TRUE(kubelet_.waitFor(
       [](const Node& node) {
         return advertises(1000, 1000)(node) && node.at(kResource).registrations == 2;

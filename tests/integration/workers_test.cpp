@@ -15,6 +15,7 @@
 
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/support/fake_sysfs.h"
+#include "tests/support/status.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::testing {
@@ -55,7 +56,7 @@ class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD to build device nodes";
-    ASSERT_EQ(kubelet_.start(), "");
+    ASSERT_OK(kubelet_.start());
   }
 
   void start(const std::string& binary, std::vector<std::string> extra = {}) {
@@ -139,7 +140,7 @@ TEST_F(X11WorkerTest, HandsOutTheSocketDirReadOnlyAndTheLowestDisplay) {
 }
 
 TEST_F(X11WorkerTest, HealthFollowsDisplaySocketsComingAndGoing) {
-  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  ASSERT_OK(node_.mkdirs("/tmp/.X11-unix"));
   start(MVF_WORKER_X11);
   ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
   grpc::Status status;
@@ -152,12 +153,12 @@ TEST_F(X11WorkerTest, HealthFollowsDisplaySocketsComingAndGoing) {
     ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
     // The X server goes away: its socket is removed.
   }
-  ASSERT_EQ(node_.remove("/tmp/.X11-unix/X0"), "");
+  ASSERT_OK(node_.remove("/tmp/.X11-unix/X0"));
   ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
 }
 
 TEST_F(X11WorkerTest, ASocketThatStartsListeningLaterBecomesHealthy) {
-  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  ASSERT_OK(node_.mkdirs("/tmp/.X11-unix"));
   start(MVF_WORKER_X11);
   ASSERT_TRUE(counts("intel.com/x11", 1000, 0));
   // An X server creates its socket, then listens: inotify reports only the creation.
@@ -209,7 +210,7 @@ TEST_F(X11WorkerTest, AListenerThatHangsUpOnTheHeldConnectionIsPolledNotHeldInAL
   // Accepts and closes at once, as any host user may have a socket do in /tmp/.X11-unix
   // (and Xorg does to a client that sends nothing): held again after each hang-up, it
   // would spin the worker.
-  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  ASSERT_OK(node_.mkdirs("/tmp/.X11-unix"));
   auto listener = node_.unixSocket("/tmp/.X11-unix/X57");
   std::atomic<bool> stop = false;
   std::thread closer([&] {
@@ -234,7 +235,7 @@ TEST_F(X11WorkerTest, AListenerThatHangsUpOnTheHeldConnectionIsPolledNotHeldInAL
 TEST_F(X11WorkerTest, DisplayPinsTheDisplayAndXauthorityIsMounted) {
   auto x0 = node_.unixSocket("/tmp/.X11-unix/X0");
   auto x1 = node_.unixSocket("/tmp/.X11-unix/X1");
-  ASSERT_EQ(node_.file("/etc/mvf/Xauthority", "cookie"), "");
+  ASSERT_OK(node_.file("/etc/mvf/Xauthority", "cookie"));
   start(MVF_WORKER_X11, {"--display", "1", "--xauthority", "/etc/mvf/Xauthority"});
   ASSERT_TRUE(counts("intel.com/x11", 1000, 1000));
   auto containers = allocate("intel.com/x11", {{"x11-0"}});
@@ -253,15 +254,14 @@ class VfioWorkerTest : public WorkerTest {
   void SetUp() override {
     WorkerTest::SetUp();
     if (IsSkipped()) return;
-    ASSERT_EQ(node_.charDevice("/dev/vfio/vfio", 10, 196), "");
+    ASSERT_OK(node_.charDevice("/dev/vfio/vfio", 10, 196));
     group(7, "0000:00:07.0", 0);
     group(11, "0000:01:00.0", 1);
   }
 
   void group(int number, const std::string& address, int numa) {
-    ASSERT_EQ(addPciFunction(node_, {.address = address, .driver = "vfio-pci", .numaNode = numa}),
-              "");
-    ASSERT_EQ(addIommuGroup(node_, number, {address}), "");
+    ASSERT_OK(addPciFunction(node_, {.address = address, .driver = "vfio-pci", .numaNode = numa}));
+    ASSERT_OK(addIommuGroup(node_, number, {address}));
   }
 };
 
@@ -300,7 +300,7 @@ TEST_F(VfioWorkerTest, ANewGroupNodeAppearsAndAVanishedOneStaysListedUnhealthy) 
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11"}));
   group(12, "0000:02:00.0", 0);
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "12"}));
-  ASSERT_EQ(node_.remove("/dev/vfio/11"), "");
+  ASSERT_OK(node_.remove("/dev/vfio/11"));
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "12"}, {"11"}));
   grpc::Status status;
   allocate("intel.com/vfio", {{"11"}}, &status);
@@ -332,7 +332,7 @@ bool isUtf8(std::string_view text) {
 
 TEST_F(VfioWorkerTest, JsonLogLinesStayValidUtf8WhateverTheNodeHolds) {
   // A file name that is not UTF-8, quoted in a warning about what the scan skipped.
-  ASSERT_EQ(node_.file("/dev/vfio/\xff\xfe"), "");
+  ASSERT_OK(node_.file("/dev/vfio/\xff\xfe"));
   start(MVF_WORKER_VFIO, {"--log-format", "json"});
   ASSERT_TRUE(counts("intel.com/vfio", 1000, 1000));
   std::istringstream lines(worker_->log());
@@ -352,15 +352,16 @@ class VfioReboundMemberTest : public VfioWorkerTest {
   void SetUp() override {
     VfioWorkerTest::SetUp();
     if (IsSkipped()) return;
-    ASSERT_EQ(addPciFunction(node_, {.address = "0000:02:00.0", .driver = "vfio-pci"}), "");
-    ASSERT_EQ(addPciFunction(node_, {.address = "0000:02:00.1"}), "");
-    ASSERT_EQ(addIommuGroup(node_, 13, {"0000:02:00.0", "0000:02:00.1"}), "");
+    ASSERT_OK(addPciFunction(node_, {.address = "0000:02:00.0", .driver = "vfio-pci"}));
+    ASSERT_OK(addPciFunction(node_, {.address = "0000:02:00.1"}));
+    ASSERT_OK(addIommuGroup(node_, 13, {"0000:02:00.0", "0000:02:00.1"}));
   }
 
-  std::string bind(const std::string& driver) {
+  base::Status bind(const std::string& driver) {
     std::string link = "/sys/devices/pci0000:00/0000:02:00.1/driver";
-    node_.remove(link);
-    return driver.empty() ? "" : node_.symlink(link, "../../../bus/pci/drivers/" + driver);
+    auto removed = node_.remove(link);
+    if (!removed || driver.empty()) return removed;
+    return node_.symlink(link, "../../../bus/pci/drivers/" + driver);
   }
 };
 
@@ -368,7 +369,7 @@ TEST_F(VfioReboundMemberTest, TheHealthCheckSeesTheGroupGoAndComeBack) {
   start(MVF_WORKER_VFIO,
         {"--mode", "exclusive", "--resync-interval", "1h", "--health-interval", "20ms"});
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "13"}));
-  ASSERT_EQ(bind("e1000e"), "");
+  ASSERT_OK(bind("e1000e"));
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11"}, {"13"}));
   EXPECT_THAT(worker_->log(),
               HasSubstr("info [vfio] worker: device 13 is not usable: member 0000:02:00.1 is "
@@ -377,7 +378,7 @@ TEST_F(VfioReboundMemberTest, TheHealthCheckSeesTheGroupGoAndComeBack) {
   allocate("intel.com/vfio", {{"13"}}, &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(status.error_message(), HasSubstr("0000:02:00.1 is bound to e1000e"));
-  ASSERT_EQ(bind(""), "");
+  ASSERT_OK(bind(""));
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "13"}));
 }
 
@@ -386,7 +387,7 @@ TEST_F(VfioReboundMemberTest, AllocateRefusesTheGroupAtThatMomentAndPublishesIt)
   start(MVF_WORKER_VFIO,
         {"--mode", "exclusive", "--resync-interval", "1h", "--health-interval", "0"});
   ASSERT_TRUE(lists("intel.com/vfio", {"7", "11", "13"}));
-  ASSERT_EQ(bind("e1000e"), "");
+  ASSERT_OK(bind("e1000e"));
   grpc::Status status;
   allocate("intel.com/vfio", {{"7", "13"}}, &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
@@ -402,10 +403,10 @@ class IgpuWorkerTest : public WorkerTest {
     WorkerTest::SetUp();
     if (IsSkipped()) return;
     // A discrete card took card0; the integrated GPU is card1.
-    ASSERT_EQ(addPciFunction(node_, {.address = "0000:03:00.0", .vendor = "0x10de"}), "");
-    ASSERT_EQ(addDrmCard(node_, "0000:03:00.0", 0, 128), "");
-    ASSERT_EQ(addPciFunction(node_, {.address = "0000:00:02.0", .numaNode = 0}), "");
-    ASSERT_EQ(addDrmCard(node_, "0000:00:02.0", 1, 129), "");
+    ASSERT_OK(addPciFunction(node_, {.address = "0000:03:00.0", .vendor = "0x10de"}));
+    ASSERT_OK(addDrmCard(node_, "0000:03:00.0", 0, 128));
+    ASSERT_OK(addPciFunction(node_, {.address = "0000:00:02.0", .numaNode = 0}));
+    ASSERT_OK(addDrmCard(node_, "0000:00:02.0", 1, 129));
   }
 };
 
@@ -418,13 +419,13 @@ TEST_F(IgpuWorkerTest, SharedModeHandsOutTheIntelGpusOwnNodes) {
     EXPECT_THAT(container.nodes, ElementsAre("/dev/dri/card1:rw", "/dev/dri/renderD129:rw"));
     EXPECT_TRUE(container.envs.empty());
   }
-  ASSERT_EQ(node_.remove("/dev/dri/renderD129"), "");
+  ASSERT_OK(node_.remove("/dev/dri/renderD129"));
   ASSERT_TRUE(counts("intel.com/igpu", 1000, 0));
 }
 
 TEST_F(IgpuWorkerTest, IgpuPciMatchesInLspcisFormAndAnyCase) {
-  ASSERT_EQ(addPciFunction(node_, {.address = "0000:00:0a.0", .numaNode = 0}), "");
-  ASSERT_EQ(addDrmCard(node_, "0000:00:0a.0", 2, 130), "");
+  ASSERT_OK(addPciFunction(node_, {.address = "0000:00:0a.0", .numaNode = 0}));
+  ASSERT_OK(addDrmCard(node_, "0000:00:0a.0", 2, 130));
   start(MVF_WORKER_IGPU, {"--igpu-pci", "00:0A.0"});
   ASSERT_TRUE(counts("intel.com/igpu", 1000, 1000));
   auto containers = allocate("intel.com/igpu", {{"igpu-0"}});
@@ -457,18 +458,17 @@ class UsbWorkerTest : public WorkerTest {
 };
 
 TEST_F(UsbWorkerTest, ASelectorMatchingNothingIsLoggedOnceAndAgainWhenItFirstMatches) {
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
   start(MVF_WORKER_USB, {"--usb-match", "0403:6001", "--usb-match", "0627:0001"});
   ASSERT_TRUE(counts("intel.com/usb", 1000, 1000));
   ASSERT_TRUE(worker_->awaitLog("--usb-match 0403:6001 matches nothing on this node", kTimeout));
   // Rescans change nothing to say: a device nobody selects comes and goes.
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "1d6b"}), "");
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "1d6b"}));
   worker_->signal(SIGHUP);  // a rescan, awaited through its log line
   ASSERT_TRUE(worker_->awaitLog("SIGHUP: rescanning", kTimeout));
   // The device is plugged in later.
-  ASSERT_EQ(
-      addUsbDevice(node_, {.portPath = "1-3", .devnum = 4, .vendor = "0403", .product = "6001"}),
-      "");
+  ASSERT_OK(
+      addUsbDevice(node_, {.portPath = "1-3", .devnum = 4, .vendor = "0403", .product = "6001"}));
   ASSERT_TRUE(worker_->awaitLog("--usb-match 0403:6001 now matches usb-1-3", kTimeout))
       << worker_->log();
   EXPECT_EQ(occurrences("--usb-match 0403:6001 matches nothing"), 1) << worker_->log();
@@ -476,9 +476,9 @@ TEST_F(UsbWorkerTest, ASelectorMatchingNothingIsLoggedOnceAndAgainWhenItFirstMat
 }
 
 TEST_F(UsbWorkerTest, SharedModeGrantsEveryMatchedDevice) {
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .deviceClass = "09"}), "");
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "2-3", .devnum = 2, .vendor = "46f4"}), "");
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .deviceClass = "09"}));
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "2-3", .devnum = 2, .vendor = "46f4"}));
   start(MVF_WORKER_USB);
   ASSERT_TRUE(counts("intel.com/usb", 1000, 1000));
   auto containers = allocate("intel.com/usb", {{"usb-0"}, {"usb-1"}});
@@ -490,20 +490,20 @@ TEST_F(UsbWorkerTest, SharedModeGrantsEveryMatchedDevice) {
 }
 
 TEST_F(UsbWorkerTest, ExclusiveIdSurvivesAReplugAtTheSamePortWithANewDevnum) {
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "046d"}), "");
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "046d"}));
   start(MVF_WORKER_USB, {"--mode", "exclusive", "--usb-match", "0627:0001"});
   ASSERT_TRUE(lists("intel.com/usb", {"usb-1-1"}));
 
   // Unplugged: the kernel removes its sysfs dir and its node.
-  ASSERT_EQ(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-1"), "");
-  ASSERT_EQ(node_.remove("/sys/bus/usb/devices/1-1"), "");
-  ASSERT_EQ(node_.remove("/sys/bus/usb/devices/1-1:1.0"), "");
-  ASSERT_EQ(node_.remove("/dev/bus/usb/001/002"), "");
+  ASSERT_OK(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-1"));
+  ASSERT_OK(node_.remove("/sys/bus/usb/devices/1-1"));
+  ASSERT_OK(node_.remove("/sys/bus/usb/devices/1-1:1.0"));
+  ASSERT_OK(node_.remove("/dev/bus/usb/001/002"));
   ASSERT_TRUE(lists("intel.com/usb", {}, {"usb-1-1"}));
 
   // Plugged back into the same port: a new device number.
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "1-1", .devnum = 7}), "");
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-1", .devnum = 7}));
   ASSERT_TRUE(lists("intel.com/usb", {"usb-1-1"}));
   auto containers = allocate("intel.com/usb", {{"usb-1-1"}});
   ASSERT_EQ(containers.size(), 1u);
@@ -512,13 +512,13 @@ TEST_F(UsbWorkerTest, ExclusiveIdSurvivesAReplugAtTheSamePortWithANewDevnum) {
 }
 
 TEST_F(UsbWorkerTest, ADeviceOnANewBusIsSeen) {
-  ASSERT_EQ(node_.mkdirs("/dev/bus/usb"), "");
+  ASSERT_OK(node_.mkdirs("/dev/bus/usb"));
   start(MVF_WORKER_USB, {"--mode", "exclusive"});
   ASSERT_TRUE(lists("intel.com/usb", {}));
   // Bus 3 did not exist: its dir and the device's node appear together.
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "3-1", .devnum = 2}), "");
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "3-1", .devnum = 2}));
   ASSERT_TRUE(lists("intel.com/usb", {"usb-3-1"}));
-  ASSERT_EQ(addUsbDevice(node_, {.portPath = "3-2", .devnum = 3}), "");
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "3-2", .devnum = 3}));
   ASSERT_TRUE(lists("intel.com/usb", {"usb-3-1", "usb-3-2"}));
 }
 

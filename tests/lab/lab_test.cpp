@@ -19,6 +19,7 @@
 
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/lab/oci_config.h"
+#include "tests/support/status.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::testing {
@@ -96,7 +97,7 @@ class Lab : public ::testing::Test {
                               {":99", "-screen", "0", "1024x768x24", "-nolisten", "tcp"},
                               kBase + "/xvfb.log", false);
     kubelet_ = new KubeletStandIn(kBase + "/kd");
-    ASSERT_EQ(kubelet_->start(), "");
+    ASSERT_OK(kubelet_->start());
     std::ofstream(kBase + "/mvf.ini") << "[vfio]\nmode = exclusive\n"
                                          "[igpu]\nmode = exclusive\nigpu-vendor = any\n"
                                          "[usb]\nmode = exclusive\n";

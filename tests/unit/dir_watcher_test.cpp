@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 
 namespace mvf::base {
 namespace {
@@ -34,7 +35,7 @@ bool has(const std::vector<DirWatcher::Event>& events, const std::string& dir,
 
 TEST(DirWatcher, ReportsEntriesCreatedAndRemoved) {
   testing::FakeNode node;
-  ASSERT_EQ(node.mkdirs("/dev"), "");
+  ASSERT_OK(node.mkdirs("/dev"));
   DirWatcher watcher;
   auto started = watcher.start();
   ASSERT_TRUE(started) << started.error().message;
@@ -45,9 +46,9 @@ TEST(DirWatcher, ReportsEntriesCreatedAndRemoved) {
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_FALSE(again.value()) << "the same dir again is no new watch";
 
-  ASSERT_EQ(node.file("/dev/udmabuf"), "");
+  ASSERT_OK(node.file("/dev/udmabuf"));
   EXPECT_TRUE(has(next(watcher), node.host("/dev"), "udmabuf", IN_CREATE));
-  ASSERT_EQ(node.remove("/dev/udmabuf"), "");
+  ASSERT_OK(node.remove("/dev/udmabuf"));
   EXPECT_TRUE(has(next(watcher), node.host("/dev"), "udmabuf", IN_DELETE));
 }
 
@@ -58,19 +59,19 @@ TEST(DirWatcher, WatchesAMissingDirThroughItsAncestorUntilItExists) {
   ASSERT_TRUE(started) << started.error().message;
   ASSERT_TRUE(watcher.update({node.host("/dev/vfio")}));
 
-  ASSERT_EQ(node.mkdirs("/dev"), "");  // the root is watched: /dev appears in it
+  ASSERT_OK(node.mkdirs("/dev"));  // the root is watched: /dev appears in it
   EXPECT_TRUE(has(next(watcher), node.root(), "dev", IN_CREATE));
   ASSERT_TRUE(watcher.update({node.host("/dev/vfio")}));
-  ASSERT_EQ(node.mkdirs("/dev/vfio"), "");
+  ASSERT_OK(node.mkdirs("/dev/vfio"));
   EXPECT_TRUE(has(next(watcher), node.host("/dev"), "vfio", IN_CREATE));
   ASSERT_TRUE(watcher.update({node.host("/dev/vfio")}));
-  ASSERT_EQ(node.file("/dev/vfio/7"), "");
+  ASSERT_OK(node.file("/dev/vfio/7"));
   EXPECT_TRUE(has(next(watcher), node.host("/dev/vfio"), "7", IN_CREATE));
 }
 
 TEST(DirWatcher, ReportsAnOverflowAsAnEventWithNoDir) {
   testing::FakeNode node;
-  ASSERT_EQ(node.mkdirs("/dev"), "");
+  ASSERT_OK(node.mkdirs("/dev"));
   DirWatcher watcher;
   auto started = watcher.start();
   ASSERT_TRUE(started) << started.error().message;

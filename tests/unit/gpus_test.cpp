@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/fake_sysfs.h"
+#include "tests/support/status.h"
 
 namespace mvf::igpu {
 namespace {
@@ -17,18 +18,14 @@ using testing::PciFunction;
 
 class GpusTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD";
-  }
-
   void gpu(PciFunction function, int card, std::optional<int> render) {
-    ASSERT_EQ(testing::addPciFunction(node_, function), "");
-    ASSERT_EQ(testing::addDrmCard(node_, function.address, card, render), "");
+    ASSERT_OK(testing::addPciFunction(node_, function));
+    ASSERT_OK(testing::addDrmCard(node_, function.address, card, render));
   }
 
   core::Scan scan(core::Mode mode = core::Mode::kShared, std::string pci = "",
                   bool anyVendor = false) {
-    Gpus gpus(core::HostFs(node_.root()), mode, std::move(pci), anyVendor);
+    Gpus gpus(testing::hostFsOf(node_), mode, std::move(pci), anyVendor);
     return gpus.scan();
   }
 
@@ -102,11 +99,11 @@ TEST_F(GpusTest, ExclusiveModeListsEveryMatchingGpuWithItsNumaNode) {
 
 TEST_F(GpusTest, AMissingOrFakeDeviceNodeMakesTheGpuUnusable) {
   gpu({.address = "0000:00:02.0"}, 0, 128);
-  ASSERT_EQ(node_.remove("/dev/dri/renderD128"), "");
+  ASSERT_OK(node_.remove("/dev/dri/renderD128"));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 1u);
   EXPECT_THAT(found.units[0].problem, HasSubstr("/dev/dri/renderD128 is missing"));
-  ASSERT_EQ(node_.symlink("/dev/dri/renderD128", "card0"), "");
+  ASSERT_OK(node_.symlink("/dev/dri/renderD128", "card0"));
   found = scan();
   EXPECT_THAT(found.units[0].problem, HasSubstr("/dev/dri/renderD128 is a symlink"));
 }
@@ -122,9 +119,9 @@ TEST_F(GpusTest, CardWithoutRenderNodeIsUsableWithItsCardAlone) {
 
 TEST_F(GpusTest, JunkInSysfsIsSkippedNotFatal) {
   gpu({.address = "0000:00:02.0", .vendor = "garbage", .pciClass = ""}, 0, 128);
-  ASSERT_EQ(node_.symlink("/sys/class/drm/card7", "../../devices/virtual/drm/card7"), "");
-  ASSERT_EQ(node_.symlink("/sys/class/drm/card8", "card8"), "");  // a loop
-  ASSERT_EQ(node_.file("/sys/class/drm/version", "drm 1.1.0\n"), "");
+  ASSERT_OK(node_.symlink("/sys/class/drm/card7", "../../devices/virtual/drm/card7"));
+  ASSERT_OK(node_.symlink("/sys/class/drm/card8", "card8"));  // a loop
+  ASSERT_OK(node_.file("/sys/class/drm/version", "drm 1.1.0\n"));
   EXPECT_TRUE(scan().units.empty());
 }
 

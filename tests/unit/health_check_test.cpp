@@ -8,6 +8,7 @@
 
 #include "base/unix_socket.h"
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 
 namespace mvf::core {
 namespace {
@@ -113,7 +114,7 @@ TEST_F(HealthCheckTest, NothingIsPolledWhileNoUnitNeedsIt) {
 
 TEST_F(HealthCheckTest, ASocketWhoseBacklogIsFullIsPolledInstead) {
   // A listener that accepts nothing and whose backlog holds one connection, taken here.
-  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  ASSERT_OK(node_.mkdirs("/tmp/.X11-unix"));
   auto listener = base::listenUnix(node_.host("/tmp/.X11-unix/X0"));
   ASSERT_TRUE(listener) << listener.error().message;
   ASSERT_EQ(::listen(listener.value().get(), 0), 0);
@@ -131,7 +132,7 @@ TEST_F(HealthCheckTest, ASocketWhoseBacklogIsFullIsPolledInstead) {
 
 TEST_F(HealthCheckTest, AListenerThatHangsUpWhileAliveIsPolledUntilItGoes) {
   // Xorg drops a client that never sends its handshake; this listener does it at once.
-  ASSERT_EQ(node_.mkdirs("/tmp/.X11-unix"), "");
+  ASSERT_OK(node_.mkdirs("/tmp/.X11-unix"));
   auto listener = base::listenUnix(node_.host("/tmp/.X11-unix/X0"));
   ASSERT_TRUE(listener);
   HealthCheck health(loop_, resource_, 10ms, record_);
@@ -148,7 +149,7 @@ TEST_F(HealthCheckTest, AListenerThatHangsUpWhileAliveIsPolledUntilItGoes) {
   EXPECT_EQ(health.polledUnits(), 1u);
   // Its server restarts: the socket goes (a scan without it), and the new one is held.
   listener.value().reset();
-  ASSERT_EQ(node_.remove("/tmp/.X11-unix/X0"), "");
+  ASSERT_OK(node_.remove("/tmp/.X11-unix/X0"));
   health.update({.units = {}});
   auto restarted = node_.unixSocket("/tmp/.X11-unix/X0");
   health.update({.units = {x0}});

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 
 namespace mvf::core {
 namespace {
@@ -14,12 +15,11 @@ using testing::FakeNode;
 
 TEST(HostFs, ResolvesRelativeAndAbsoluteSymlinksInsideTheRoot) {
   FakeNode node;
-  ASSERT_EQ(node.mkdirs("/sys/devices/pci0000:00/0000:00:02.0/drm/card1"), "");
-  ASSERT_EQ(node.symlink("/sys/class/drm/card1", "../../devices/pci0000:00/0000:00:02.0/drm/card1"),
-            "");
-  ASSERT_EQ(
-      node.symlink("/sys/bus/pci/devices/0000:00:02.0", "/sys/devices/pci0000:00/0000:00:02.0"),
-      "");
+  ASSERT_OK(node.mkdirs("/sys/devices/pci0000:00/0000:00:02.0/drm/card1"));
+  ASSERT_OK(
+      node.symlink("/sys/class/drm/card1", "../../devices/pci0000:00/0000:00:02.0/drm/card1"));
+  ASSERT_OK(
+      node.symlink("/sys/bus/pci/devices/0000:00:02.0", "/sys/devices/pci0000:00/0000:00:02.0"));
   HostFs host(node.root());
   EXPECT_EQ(host.resolve("/sys/class/drm/card1", true),
             "/sys/devices/pci0000:00/0000:00:02.0/drm/card1");
@@ -37,7 +37,7 @@ TEST(HostFs, ASocketIsConnectedToButASymlinkToOneNeverFollowed) {
   // A socket outside the host root, listening, and a symlink to it where a display was.
   FakeNode other;
   auto outside = other.unixSocket("/tmp/X9");
-  ASSERT_EQ(node.symlink("/tmp/.X11-unix/X0", other.host("/tmp/X9")), "");
+  ASSERT_OK(node.symlink("/tmp/.X11-unix/X0", other.host("/tmp/X9")));
   HostFs host(node.root());
   EXPECT_TRUE(host.connectSocket("/tmp/.X11-unix/X1"));
   auto escaped = host.connectSocket("/tmp/.X11-unix/X0");
@@ -49,7 +49,7 @@ TEST(HostFs, ASocketIsConnectedToButASymlinkToOneNeverFollowed) {
 
 TEST(HostFs, DotDotNeverClimbsAboveTheRoot) {
   FakeNode node;
-  ASSERT_EQ(node.symlink("/dev/escape", "../../../../../../etc/passwd"), "");
+  ASSERT_OK(node.symlink("/dev/escape", "../../../../../../etc/passwd"));
   HostFs host(node.root());
   EXPECT_EQ(host.resolve("/dev/escape", true), "/etc/passwd");
   EXPECT_EQ(host.lstat("/dev/escape/.."), FileType::kMissing);
@@ -58,8 +58,8 @@ TEST(HostFs, DotDotNeverClimbsAboveTheRoot) {
 
 TEST(HostFs, ASymlinkLoopIsUnreadableNotAHang) {
   FakeNode node;
-  ASSERT_EQ(node.symlink("/dev/a", "b"), "");
-  ASSERT_EQ(node.symlink("/dev/b", "a"), "");
+  ASSERT_OK(node.symlink("/dev/a", "b"));
+  ASSERT_OK(node.symlink("/dev/b", "a"));
   HostFs host(node.root());
   EXPECT_EQ(host.resolve("/dev/a", true), std::nullopt);
   EXPECT_EQ(host.lstat("/dev/a/x"), FileType::kUnreadable);
@@ -67,10 +67,10 @@ TEST(HostFs, ASymlinkLoopIsUnreadableNotAHang) {
 
 TEST(HostFs, LstatTellsFileTypesWithoutFollowingTheLastLink) {
   FakeNode node;
-  ASSERT_EQ(node.file("/dev/regular"), "");
-  ASSERT_EQ(node.mkdirs("/dev/dir"), "");
-  ASSERT_EQ(node.symlink("/dev/link", "regular"), "");
-  ASSERT_EQ(node.fifo("/dev/fifo"), "");
+  ASSERT_OK(node.file("/dev/regular"));
+  ASSERT_OK(node.mkdirs("/dev/dir"));
+  ASSERT_OK(node.symlink("/dev/link", "regular"));
+  ASSERT_OK(node.fifo("/dev/fifo"));
   HostFs host(node.root());
   EXPECT_EQ(host.lstat("/dev/regular"), FileType::kRegular);
   EXPECT_EQ(host.lstat("/dev/dir"), FileType::kDirectory);
@@ -79,16 +79,28 @@ TEST(HostFs, LstatTellsFileTypesWithoutFollowingTheLastLink) {
   EXPECT_EQ(host.lstat("/dev/none"), FileType::kMissing);
   EXPECT_EQ(host.lstat("/dev/regular/below"), FileType::kMissing);
   if (FakeNode::canMknod()) {
-    ASSERT_EQ(node.charDevice("/dev/char"), "");
+    ASSERT_OK(node.charDevice("/dev/char"));
     EXPECT_EQ(host.lstat("/dev/char"), FileType::kCharDevice);
   }
 }
 
+TEST(HostFs, TheTestsClassifierReadsAStandInAsACharacterDevice) {
+  FakeNode node;
+  ASSERT_OK(node.charDevice("/dev/bus/usb/001/002"));  // real as root, a stand-in otherwise
+  ASSERT_OK(node.file("/dev/bus/usb/001/003"));
+  HostFs host = testing::hostFsOf(node);
+  EXPECT_EQ(host.lstat("/dev/bus/usb/001/002"), FileType::kCharDevice);
+  EXPECT_EQ(host.lstat("/dev/bus/usb/001/003"), FileType::kRegular);
+  auto types = host.openDir("/dev/bus/usb/001")->types();
+  EXPECT_EQ(types["002"], FileType::kCharDevice);
+  EXPECT_EQ(types["003"], FileType::kRegular);
+}
+
 TEST(HostFs, AParentDirThatIsASymlinkIsFollowedInsideTheRoot) {
   FakeNode node;
-  ASSERT_EQ(node.mkdirs("/real/dev"), "");
-  ASSERT_EQ(node.file("/real/dev/udmabuf"), "");
-  ASSERT_EQ(node.symlink("/dev", "/real/dev"), "");
+  ASSERT_OK(node.mkdirs("/real/dev"));
+  ASSERT_OK(node.file("/real/dev/udmabuf"));
+  ASSERT_OK(node.symlink("/dev", "/real/dev"));
   HostFs host(node.root());
   EXPECT_EQ(host.lstat("/dev/udmabuf"), FileType::kRegular);
 }

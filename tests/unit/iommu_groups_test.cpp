@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/fake_sysfs.h"
+#include "tests/support/status.h"
 
 namespace mvf::vfio {
 namespace {
@@ -16,22 +17,19 @@ using ::testing::HasSubstr;
 
 class IommuGroupsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD";
-    ASSERT_EQ(node_.charDevice("/dev/vfio/vfio", 10, 196), "");
-  }
+  void SetUp() override { ASSERT_OK(node_.charDevice("/dev/vfio/vfio", 10, 196)); }
 
   void group(int number, std::vector<std::pair<std::string, std::string>> members) {
     std::vector<std::string> addresses;
     for (const auto& [address, driver] : members) {
-      ASSERT_EQ(testing::addPciFunction(node_, {.address = address, .driver = driver}), "");
+      ASSERT_OK(testing::addPciFunction(node_, {.address = address, .driver = driver}));
       addresses.push_back(address);
     }
-    ASSERT_EQ(testing::addIommuGroup(node_, number, addresses), "");
+    ASSERT_OK(testing::addIommuGroup(node_, number, addresses));
   }
 
   core::Scan scan(KernelVersion kernel = {6, 1}) {
-    return IommuGroups(core::HostFs(node_.root()), kernel).scan();
+    return IommuGroups(testing::hostFsOf(node_), kernel).scan();
   }
 
   static const core::Unit* find(const core::Scan& scan, const std::string& id) {
@@ -98,12 +96,10 @@ class MemberDriver : public IommuGroupsTest, public ::testing::WithParamInterfac
 
 TEST_P(MemberDriver, CountsAsTheKernelDoes) {
   const MemberCase& c = GetParam();
-  ASSERT_EQ(testing::addPciFunction(node_, {.address = "0000:01:00.0", .driver = "vfio-pci"}), "");
-  ASSERT_EQ(
-      testing::addPciFunction(
-          node_, {.address = "0000:01:00.1", .driver = c.driver, .vfioRegistered = c.vfioDev}),
-      "");
-  ASSERT_EQ(testing::addIommuGroup(node_, 21, {"0000:01:00.0", "0000:01:00.1"}), "");
+  ASSERT_OK(testing::addPciFunction(node_, {.address = "0000:01:00.0", .driver = "vfio-pci"}));
+  ASSERT_OK(testing::addPciFunction(
+      node_, {.address = "0000:01:00.1", .driver = c.driver, .vfioRegistered = c.vfioDev}));
+  ASSERT_OK(testing::addIommuGroup(node_, 21, {"0000:01:00.0", "0000:01:00.1"}));
   core::Scan found = scan(c.kernel);
   ASSERT_EQ(found.units.size(), 1u);
   const core::Unit& group = found.units[0];
@@ -153,12 +149,11 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(IommuGroupsTest, ASingleXeVfioPciFunctionIsAUsableGroup) {
   // An Intel Xe SR-IOV virtual function, this product's own use case.
-  ASSERT_EQ(testing::addPciFunction(node_, {.address = "0000:00:02.3",
+  ASSERT_OK(testing::addPciFunction(node_, {.address = "0000:00:02.3",
                                             .pciClass = "0x030000",
                                             .driver = "xe-vfio-pci",
-                                            .virtualFunction = true}),
-            "");
-  ASSERT_EQ(testing::addIommuGroup(node_, 21, {"0000:00:02.3"}), "");
+                                            .virtualFunction = true}));
+  ASSERT_OK(testing::addIommuGroup(node_, 21, {"0000:00:02.3"}));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 1u);
   EXPECT_TRUE(found.units[0].usable()) << found.units[0].problem;
@@ -182,7 +177,7 @@ TEST_F(IommuGroupsTest, ContainersGetTheContainerNodeGroupNodesAndVfioBoundMembe
         {{"0000:00:1c.0", "pcieport"}, {"0000:01:00.0", "vfio-pci"}, {"0000:01:00.1", "vfio-pci"}});
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 2u);
-  IommuGroups groups(core::HostFs(node_.root()), {6, 1});
+  IommuGroups groups(testing::hostFsOf(node_), {6, 1});
   core::Grant grant = groups.compose({&found.units[0], &found.units[1]});
   std::vector<std::string> paths;
   for (const auto& n : grant.nodes) paths.push_back(n.path);
@@ -193,10 +188,9 @@ TEST_F(IommuGroupsTest, ContainersGetTheContainerNodeGroupNodesAndVfioBoundMembe
 }
 
 TEST_F(IommuGroupsTest, GroupsAreSortedByNumberAndCarryTheirNumaNode) {
-  ASSERT_EQ(testing::addPciFunction(
-                node_, {.address = "0000:81:00.0", .driver = "vfio-pci", .numaNode = 1}),
-            "");
-  ASSERT_EQ(testing::addIommuGroup(node_, 12, {"0000:81:00.0"}), "");
+  ASSERT_OK(testing::addPciFunction(
+      node_, {.address = "0000:81:00.0", .driver = "vfio-pci", .numaNode = 1}));
+  ASSERT_OK(testing::addIommuGroup(node_, 12, {"0000:81:00.0"}));
   group(7, {{"0000:00:07.0", "vfio-pci"}});
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 2u);
@@ -208,8 +202,8 @@ TEST_F(IommuGroupsTest, GroupsAreSortedByNumberAndCarryTheirNumaNode) {
 
 TEST_F(IommuGroupsTest, WithoutTheContainerNodeNoGroupIsUsable) {
   group(7, {{"0000:00:07.0", "vfio-pci"}});
-  ASSERT_EQ(node_.remove("/dev/vfio/vfio"), "");
-  ASSERT_EQ(node_.file("/dev/vfio/vfio"), "");
+  ASSERT_OK(node_.remove("/dev/vfio/vfio"));
+  ASSERT_OK(node_.file("/dev/vfio/vfio"));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 1u);
   EXPECT_THAT(found.units[0].problem, HasSubstr("/dev/vfio/vfio is a regular file"));
@@ -217,18 +211,18 @@ TEST_F(IommuGroupsTest, WithoutTheContainerNodeNoGroupIsUsable) {
 
 TEST_F(IommuGroupsTest, HostileEntriesInDevVfioAreSkipped) {
   group(7, {{"0000:00:07.0", "vfio-pci"}});
-  ASSERT_EQ(node_.file("/dev/vfio/8"), "");          // a regular file named like a group
-  ASSERT_EQ(node_.symlink("/dev/vfio/9", "7"), "");  // a symlink to a real group
-  ASSERT_EQ(node_.charDevice("/dev/vfio/99999999999", 244, 9), "");  // a huge number
-  ASSERT_EQ(node_.charDevice("/dev/vfio/abc", 244, 10), "");
-  ASSERT_EQ(node_.mkdirs("/dev/vfio/devices"), "");
+  ASSERT_OK(node_.file("/dev/vfio/8"));          // a regular file named like a group
+  ASSERT_OK(node_.symlink("/dev/vfio/9", "7"));  // a symlink to a real group
+  ASSERT_OK(node_.charDevice("/dev/vfio/99999999999", 244, 9));  // a huge number
+  ASSERT_OK(node_.charDevice("/dev/vfio/abc", 244, 10));
+  ASSERT_OK(node_.mkdirs("/dev/vfio/devices"));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 1u);
   EXPECT_EQ(found.units[0].id, "7");
 }
 
 TEST_F(IommuGroupsTest, AGroupWithoutSysfsMembersIsUnusable) {
-  ASSERT_EQ(node_.charDevice("/dev/vfio/3", 244, 3), "");
+  ASSERT_OK(node_.charDevice("/dev/vfio/3", 244, 3));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 1u);
   EXPECT_THAT(found.units[0].problem, HasSubstr("lists no member device"));
@@ -242,11 +236,11 @@ TEST_F(IommuGroupsTest, NoGroupsSaysWhatIsMissing) {
 
 TEST_F(IommuGroupsTest, IncludesIommufdNodesWhenTheKernelHasThem) {
   group(7, {{"0000:00:07.0", "vfio-pci"}});
-  ASSERT_EQ(node_.mkdirs("/sys/devices/pci0000:00/0000:00:07.0/vfio-dev/vfio0"), "");
-  ASSERT_EQ(node_.charDevice("/dev/vfio/devices/vfio0", 511, 0), "");
+  ASSERT_OK(node_.mkdirs("/sys/devices/pci0000:00/0000:00:07.0/vfio-dev/vfio0"));
+  ASSERT_OK(node_.charDevice("/dev/vfio/devices/vfio0", 511, 0));
   // Without /dev/iommu (before Linux 6.6) the cdev is not offered.
   EXPECT_EQ(scan().units[0].grant.nodes.size(), 2u);
-  ASSERT_EQ(node_.charDevice("/dev/iommu", 10, 123), "");
+  ASSERT_OK(node_.charDevice("/dev/iommu", 10, 123));
   core::Scan found = scan();
   std::vector<std::string> paths;
   for (const auto& n : found.units[0].grant.nodes) paths.push_back(n.path);

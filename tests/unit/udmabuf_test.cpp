@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 
 namespace mvf::udma {
 namespace {
@@ -16,7 +17,7 @@ using ::testing::HasSubstr;
 
 struct Case {
   const char* name;
-  std::function<std::string(const FakeNode&)> build;
+  std::function<base::Status(const FakeNode&)> build;
   bool usable;
   const char* problem;
 };
@@ -24,11 +25,10 @@ struct Case {
 class UdmabufScan : public ::testing::TestWithParam<Case> {};
 
 TEST_P(UdmabufScan, ReportsOneUnitGrantingDevUdmabuf) {
-  if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD";
   FakeNode node;
-  ASSERT_EQ(node.mkdirs("/dev"), "");
-  ASSERT_EQ(GetParam().build(node), "");
-  Udmabuf resource{core::HostFs(node.root())};
+  ASSERT_OK(node.mkdirs("/dev"));
+  ASSERT_OK(GetParam().build(node));
+  Udmabuf resource{testing::hostFsOf(node)};
   core::Scan scan = resource.scan();
   ASSERT_EQ(scan.units.size(), 1u);
   const core::Unit& unit = scan.units[0];
@@ -44,7 +44,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Case{"CharDevice", [](const FakeNode& n) { return n.charDevice("/dev/udmabuf"); }, true,
              ""},
-        Case{"Missing", [](const FakeNode&) { return std::string(); }, false, "does not exist"},
+        Case{"Missing", [](const FakeNode&) -> base::Status { return base::ok(); }, false,
+             "does not exist"},
         Case{"RegularFile", [](const FakeNode& n) { return n.file("/dev/udmabuf"); }, false,
              "a regular file"},
         Case{"Directory", [](const FakeNode& n) { return n.mkdirs("/dev/udmabuf"); }, false,
@@ -53,8 +54,8 @@ INSTANTIATE_TEST_SUITE_P(
         // Even to a real character device: a symlink is not the node the kernel made.
         Case{"SymlinkToCharDevice",
              [](const FakeNode& n) {
-               std::string made = n.charDevice("/dev/real");
-               return made.empty() ? n.symlink("/dev/udmabuf", "real") : made;
+               auto made = n.charDevice("/dev/real");
+               return made ? n.symlink("/dev/udmabuf", "real") : made;
              },
              false, "a symlink"},
         Case{"SymlinkOutOfTheRoot",

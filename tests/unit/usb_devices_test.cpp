@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "tests/support/fake_sysfs.h"
+#include "tests/support/status.h"
 
 namespace mvf::usb {
 namespace {
@@ -19,14 +20,10 @@ using testing::UsbDevice;
 
 class UsbDevicesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (!FakeNode::canMknod()) GTEST_SKIP() << "needs CAP_MKNOD";
-  }
-
   core::Scan scan(std::vector<std::string> matches = {}, bool hubs = false) {
     std::vector<UsbMatch> parsed;
     for (const auto& text : matches) parsed.push_back(*parseUsbMatch(text));
-    return UsbDevices(core::HostFs(node_.root()), parsed, hubs).scan();
+    return UsbDevices(testing::hostFsOf(node_), parsed, hubs).scan();
   }
 
   static std::vector<std::string> ids(const core::Scan& scan) {
@@ -39,22 +36,21 @@ class UsbDevicesTest : public ::testing::Test {
 };
 
 TEST_F(UsbDevicesTest, FindsDevicesByPortPathAndSkipsHubs) {
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-3", .devnum = 4, .deviceClass = "09"}),
-            "");
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-3.2", .devnum = 5}), "");
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "2-3", .devnum = 2, .vendor = "46f4"}), "");
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-3", .devnum = 4, .deviceClass = "09"}));
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-3.2", .devnum = 5}));
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "2-3", .devnum = 2, .vendor = "46f4"}));
   EXPECT_THAT(ids(scan()), ElementsAre("usb-1-1", "usb-1-3.2", "usb-2-3"));
   EXPECT_THAT(ids(scan({}, /*hubs=*/true)),
               ElementsAre("usb-1-1", "usb-1-3", "usb-1-3.2", "usb-2-3"));
 }
 
 TEST_F(UsbDevicesTest, AContainerGetsTheNodesAndKubevirtsEnv) {
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-2", .devnum = 14}), "");
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-2", .devnum = 14}));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 2u);
-  UsbDevices devices(core::HostFs(node_.root()), {}, false);
+  UsbDevices devices(testing::hostFsOf(node_), {}, false);
   core::Grant grant = devices.compose({&found.units[0], &found.units[1]});
   std::vector<std::string> paths;
   for (const auto& n : grant.nodes) paths.push_back(n.path);
@@ -64,11 +60,10 @@ TEST_F(UsbDevicesTest, AContainerGetsTheNodesAndKubevirtsEnv) {
 }
 
 TEST_F(UsbDevicesTest, MatchSelectsByVendorProductAndSerial) {
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2, .serial = "A1"}), "");
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .serial = "B2"}), "");
-  ASSERT_EQ(testing::addUsbDevice(
-                node_, {.portPath = "1-4", .devnum = 6, .vendor = "046D", .product = "C52B"}),
-            "");
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2, .serial = "A1"}));
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .serial = "B2"}));
+  ASSERT_OK(testing::addUsbDevice(
+      node_, {.portPath = "1-4", .devnum = 6, .vendor = "046D", .product = "C52B"}));
   EXPECT_THAT(ids(scan({"0627:0001"})), ElementsAre("usb-1-1", "usb-1-2"));
   EXPECT_THAT(ids(scan({"0627:0001:B2"})), ElementsAre("usb-1-2"));
   EXPECT_THAT(ids(scan({"046d:c52b", "0627:0001:A1"})), ElementsAre("usb-1-1", "usb-1-4"));
@@ -79,47 +74,42 @@ TEST_F(UsbDevicesTest, MatchSelectsByVendorProductAndSerial) {
 
 TEST_F(UsbDevicesTest, ASelectorMatchesTheSerialAsCatShowsItWhateverThePadding) {
   // The kernel pads some serial strings; an operator copies the value as `cat` shows it.
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-3",
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-3",
                                           .devnum = 4,
                                           .vendor = "0403",
                                           .product = "6001",
-                                          .serial = "   A12B34  "}),
-            "");
+                                          .serial = "   A12B34  "}));
   EXPECT_THAT(ids(scan({"0403:6001:   A12B34  "})), ElementsAre("usb-1-3"));
   EXPECT_THAT(ids(scan({"0403:6001:A12B34"})), ElementsAre("usb-1-3"));
   EXPECT_THAT(ids(scan({" 0403 : 6001 "})), ElementsAre("usb-1-3"));
 }
 
 TEST_F(UsbDevicesTest, HexIdsMatchInEitherCase) {
-  ASSERT_EQ(testing::addUsbDevice(
-                node_, {.portPath = "1-4", .devnum = 6, .vendor = "046d", .product = "c52b"}),
-            "");
+  ASSERT_OK(testing::addUsbDevice(
+      node_, {.portPath = "1-4", .devnum = 6, .vendor = "046d", .product = "c52b"}));
   EXPECT_THAT(ids(scan({"046D:C52B"})), ElementsAre("usb-1-4"));
 }
 
 TEST_F(UsbDevicesTest, AMissingOrFakeNodeMakesTheDeviceUnusable) {
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
-  ASSERT_EQ(node_.remove("/dev/bus/usb/001/002"), "");
-  ASSERT_EQ(node_.file("/dev/bus/usb/001/002"), "");
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(node_.remove("/dev/bus/usb/001/002"));
+  ASSERT_OK(node_.file("/dev/bus/usb/001/002"));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 1u);
   EXPECT_THAT(found.units[0].problem, HasSubstr("/dev/bus/usb/001/002 is a regular file"));
 }
 
 TEST_F(UsbDevicesTest, JunkOrMissingAttributesSkipTheDevice) {
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}), "");
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "xyz"}), "");
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-5", .devnum = 5}), "");
-  ASSERT_EQ(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-5/devnum"), "");
-  ASSERT_EQ(node_.fifo("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-5/devnum"),
-            "");  // never blocks
-  ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = "1-6", .devnum = 6}), "");
-  ASSERT_EQ(node_.file("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-6/busnum", "99999999999\n"),
-            "");
-  ASSERT_EQ(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-6/busnum"), "");
-  ASSERT_EQ(node_.file("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-6/busnum", "99999999999\n"),
-            "");
-  ASSERT_EQ(node_.symlink("/sys/bus/usb/devices/1-9", "1-9"), "");  // a loop
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .vendor = "xyz"}));
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-5", .devnum = 5}));
+  ASSERT_OK(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-5/devnum"));
+  ASSERT_OK(node_.fifo("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-5/devnum"));  // never blocks
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-6", .devnum = 6}));
+  ASSERT_OK(node_.file("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-6/busnum", "99999999999\n"));
+  ASSERT_OK(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-6/busnum"));
+  ASSERT_OK(node_.file("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-6/busnum", "99999999999\n"));
+  ASSERT_OK(node_.symlink("/sys/bus/usb/devices/1-9", "1-9"));  // a loop
   EXPECT_THAT(ids(scan()), ElementsAre("usb-1-1"));
 }
 
@@ -129,7 +119,7 @@ TEST_F(UsbDevicesTest, ThousandsOfDevicesAreAllFound) {
     for (int i = 0; i < 125; ++i) {
       std::string port =
           std::to_string(bus) + "-" + std::to_string(1 + i / 10) + "." + std::to_string(1 + i % 10);
-      ASSERT_EQ(testing::addUsbDevice(node_, {.portPath = port, .devnum = 2 + i}), "");
+      ASSERT_OK(testing::addUsbDevice(node_, {.portPath = port, .devnum = 2 + i}));
     }
   }
   core::Scan found = scan();

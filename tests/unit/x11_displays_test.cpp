@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/fake_node.h"
+#include "tests/support/status.h"
 #include "workers/core/inventory.h"
 
 namespace mvf::x11 {
@@ -38,12 +39,12 @@ TEST(X11Displays, ListeningSocketsAreUsableAndStaleOnesAreNot) {
 
 TEST(X11Displays, IgnoresEverythingThatIsNotADisplaySocket) {
   FakeNode node;
-  ASSERT_EQ(node.file("/tmp/.X11-unix/X3"), "");    // a regular file
-  ASSERT_EQ(node.mkdirs("/tmp/.X11-unix/X4"), "");  // a directory
+  ASSERT_OK(node.file("/tmp/.X11-unix/X3"));    // a regular file
+  ASSERT_OK(node.mkdirs("/tmp/.X11-unix/X4"));  // a directory
   auto elsewhere = node.unixSocket("/tmp/real-socket");
-  ASSERT_EQ(node.symlink("/tmp/.X11-unix/X5", "../real-socket"), "");  // a symlink to one
-  auto named = node.unixSocket("/tmp/.X11-unix/Xorg");                 // not X<digits>
-  auto huge = node.unixSocket("/tmp/.X11-unix/X123456");               // not a display number
+  ASSERT_OK(node.symlink("/tmp/.X11-unix/X5", "../real-socket"));  // a symlink to one
+  auto named = node.unixSocket("/tmp/.X11-unix/Xorg");             // not X<digits>
+  auto huge = node.unixSocket("/tmp/.X11-unix/X123456");           // not a display number
   X11Displays displays(core::HostFs(node.root()), std::nullopt, "");
   core::Scan scan = displays.scan();
   EXPECT_TRUE(scan.units.empty());
@@ -85,7 +86,7 @@ TEST(X11Displays, DisplayPinsOneDisplay) {
 TEST(X11Displays, XauthorityIsMountedReadOnlyAndSet) {
   FakeNode node;
   auto x0 = node.unixSocket("/tmp/.X11-unix/X0");
-  ASSERT_EQ(node.file("/run/mvf/Xauthority", "cookie"), "");
+  ASSERT_OK(node.file("/run/mvf/Xauthority", "cookie"));
   X11Displays displays(core::HostFs(node.root()), std::nullopt, "/run/mvf/Xauthority");
   core::Scan scan = displays.scan();
   ASSERT_EQ(scan.units.size(), 1u);

@@ -35,7 +35,15 @@ void pushComponents(std::string_view path, std::vector<std::string>& stack) {
   }
 }
 
-FileType fromMode(mode_t mode) {
+std::string joinPath(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const auto& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+}  // namespace
+
+FileType fileTypeOf(mode_t mode) {
   if (S_ISCHR(mode)) return FileType::kCharDevice;
   if (S_ISBLK(mode)) return FileType::kBlockDevice;
   if (S_ISDIR(mode)) return FileType::kDirectory;
@@ -44,14 +52,6 @@ FileType fromMode(mode_t mode) {
   if (S_ISSOCK(mode)) return FileType::kSocket;
   return FileType::kFifo;
 }
-
-std::string joinPath(const std::vector<std::string>& parts) {
-  std::string out;
-  for (const auto& part : parts) out += "/" + part;
-  return out.empty() ? "/" : out;
-}
-
-}  // namespace
 
 std::optional<int64_t> parseNumber(std::string_view text, int base) {
   if (base == 16 && text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
@@ -94,7 +94,8 @@ std::string_view describe(FileType type) {
   return "unknown";
 }
 
-HostFs::HostFs(std::string root) : root_(std::move(root)) {
+HostFs::HostFs(std::string root, Classify classify)
+    : root_(std::move(root)), classify_(std::move(classify)) {
   while (!root_.empty() && root_.back() == '/') root_.pop_back();
   rootFd_ = std::make_shared<const base::UniqueFd>(
       ::open(root_.empty() ? "/" : root_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -163,13 +164,13 @@ FileType HostFs::lstat(std::string_view hostPath) const {
   if (!fd || ::fstat(fd.get(), &st) != 0) {
     return errno == ENOENT || errno == ENOTDIR ? FileType::kMissing : FileType::kUnreadable;
   }
-  return fromMode(st.st_mode);
+  return classify_ ? classify_(st) : fileTypeOf(st.st_mode);
 }
 
 std::optional<HostDir> HostFs::openDir(std::string_view hostPath) const {
   base::UniqueFd fd = open(hostPath, O_RDONLY | O_DIRECTORY);
   if (!fd) return std::nullopt;
-  return HostDir(std::move(fd));
+  return HostDir(std::move(fd), classify_);
 }
 
 std::vector<std::string> HostFs::list(std::string_view hostPath) const {
@@ -191,7 +192,7 @@ base::Result<base::UniqueFd> HostFs::connectSocket(std::string_view hostPath) co
   if (!socket || ::fstat(socket.get(), &st) != 0) return failed(errno);
   if (!S_ISSOCK(st.st_mode)) {
     return base::Error{std::string(hostPath) + " is " +
-                           std::string(describe(fromMode(st.st_mode))) + ", not a socket",
+                           std::string(describe(fileTypeOf(st.st_mode))) + ", not a socket",
                        ENOTSOCK};
   }
   auto connected = base::connectUnix("/proc/self/fd/" + std::to_string(socket.get()));
@@ -263,12 +264,13 @@ std::map<std::string, FileType> HostDir::types() const {
   std::map<std::string, FileType> types;
   forEachEntry(fd_.get(), [&](const dirent& entry) {
     struct stat st {};
-    if (entry.d_type != DT_UNKNOWN) {
+    // A classifier reads the whole stat: readdir's type is not enough for it.
+    if (entry.d_type != DT_UNKNOWN && !classify_) {
       st.st_mode = DTTOIF(entry.d_type);
     } else if (::fstatat(fd_.get(), entry.d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       return;
     }
-    types[entry.d_name] = fromMode(st.st_mode);
+    types[entry.d_name] = classify_ ? classify_(st) : fileTypeOf(st.st_mode);
   });
   return types;
 }

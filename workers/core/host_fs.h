@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,6 +31,14 @@ enum class FileType {
 // "a character device", "a symlink"... for log lines and error messages.
 std::string_view describe(FileType type);
 
+// The type a file's mode says.
+FileType fileTypeOf(mode_t mode);
+
+// How a HostFs reads a file's type from its stat: fileTypeOf(st.st_mode) unless a test
+// gives another (tests/support/fake_node.h reads a stand-in file as a character device,
+// so scanner tests run without CAP_MKNOD).
+using Classify = std::function<FileType(const struct stat&)>;
+
 // A number from a sysfs attribute: decimal, or hex with or without "0x" for base 16.
 // nullopt for junk, an empty text or a value that does not fit.
 std::optional<int64_t> parseNumber(std::string_view text, int base = 10);
@@ -38,7 +47,8 @@ std::optional<int64_t> parseNumber(std::string_view text, int base = 10);
 // resolving its path again for each (a scan of 500 USB devices reads thousands).
 class HostDir {
  public:
-  explicit HostDir(base::UniqueFd fd) : fd_(std::move(fd)) {}
+  explicit HostDir(base::UniqueFd fd, Classify classify = nullptr)
+      : fd_(std::move(fd)), classify_(std::move(classify)) {}
 
   // A sysfs attribute: the content of the regular file `name`, trimmed, at most 4 KiB.
   // nullopt when it is missing, not a regular file, or unreadable. Never blocks: a fifo
@@ -62,6 +72,7 @@ class HostDir {
 
  private:
   base::UniqueFd fd_;
+  Classify classify_;
 };
 
 // A PCI device's NUMA node from its numa_node attribute; nullopt for -1 (none) or junk.
@@ -74,7 +85,7 @@ std::optional<int64_t> numaNodeOf(const HostDir& device);
 // ("/dev/udmabuf"), never prefixed with the root.
 class HostFs {
  public:
-  explicit HostFs(std::string root);
+  explicit HostFs(std::string root, Classify classify = nullptr);
 
   const std::string& root() const { return root_; }
 
@@ -112,6 +123,7 @@ class HostFs {
   base::UniqueFd open(std::string_view hostPath, int flags) const;
 
   std::string root_;                              // no trailing slash; "" for "/"
+  Classify classify_;                             // null: fileTypeOf
   std::shared_ptr<const base::UniqueFd> rootFd_;  // O_PATH; shared by copies
 };
 

@@ -3,21 +3,27 @@
 #include <algorithm>
 #include <map>
 
+#include "base/format.h"
+
 namespace mvf::core {
 namespace {
 
 constexpr const char* kHealthy = "Healthy";
 constexpr const char* kUnhealthy = "Unhealthy";
 
+// "usb-1-2, usb-1-3": the first few IDs, then "...".
 std::string listIds(const std::vector<std::string>& ids) {
   constexpr size_t kShown = 5;
-  std::string out;
-  for (size_t i = 0; i < ids.size() && i < kShown; ++i) {
-    if (i > 0) out += ", ";
-    out += ids[i];
-  }
-  if (ids.size() > kShown) out += ", ...";
-  return out;
+  auto shown = std::min(ids.size(), kShown);
+  return fmt::format("{}{}", fmt::join(ids.begin(), ids.begin() + static_cast<long>(shown), ", "),
+                     ids.size() > kShown ? ", ..." : "");
+}
+
+// "X0: refuses connections; X1: …"
+std::string unitProblems(const std::vector<std::pair<std::string, std::string>>& problems) {
+  std::vector<std::string> parts;
+  for (const auto& [id, problem] : problems) parts.push_back(id + ": " + problem);
+  return fmt::format("{}", fmt::join(parts, "; "));
 }
 
 std::optional<int64_t> numaOf(const v1beta1::Device& device) {
@@ -155,12 +161,12 @@ Inventory::Counts Inventory::counts() const {
 
 std::string Inventory::whyNothingUsable(const Scan& scan) {
   if (scan.units.empty()) return scan.missing.empty() ? "no device found" : scan.missing;
-  std::string why;
+  std::vector<std::pair<std::string, std::string>> problems;
   for (const auto& unit : scan.units) {
     if (unit.usable()) return "";
-    why += (why.empty() ? "" : "; ") + unit.id + ": " + unit.problem;
+    problems.emplace_back(unit.id, unit.problem);
   }
-  return why;
+  return unitProblems(problems);
 }
 
 std::string Inventory::whyNothingUsable() const { return whyNothingUsable(state()->scan); }
@@ -171,17 +177,17 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
   const Scan& scan = current->scan;
   // Each unit is re-checked once per call, however many container requests name it.
   std::map<std::string, std::string> problemNow;  // unit ID → "" or why not usable now
-  std::string stale;
+  std::vector<std::pair<std::string, std::string>> stale;
   auto recheck = [&](const Unit& unit) -> const std::string& {
     auto [it, fresh] = problemNow.try_emplace(unit.id);
     if (fresh) {
       it->second = resource_.recheck(unit);
-      if (!it->second.empty()) stale += (stale.empty() ? "" : "; ") + unit.id + ": " + it->second;
+      if (!it->second.empty()) stale.emplace_back(unit.id, it->second);
     }
     return it->second;
   };
   grpc::Status status = allocate(request, scan, *current, recheck, response);
-  if (!stale.empty() && onStale_) onStale_(stale);
+  if (!stale.empty() && onStale_) onStale_(unitProblems(stale));
   return status;
 }
 
@@ -201,20 +207,20 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const 
     if (ids.empty()) {
       // Nothing asked for, nothing given.
     } else if (mode_ == Mode::kShared) {
-      std::string failed;
+      std::vector<std::pair<std::string, std::string>> failed;
       for (const auto& unit : scan.units) {
         if (!unit.usable()) continue;
         const std::string& problem = recheck(unit);
         if (problem.empty()) {
           units.push_back(&unit);
         } else {
-          failed += (failed.empty() ? "" : "; ") + unit.id + ": " + problem;
+          failed.emplace_back(unit.id, problem);
         }
       }
       if (units.empty()) {
         return {grpc::StatusCode::FAILED_PRECONDITION,
                 "no usable device for " + name_ + where + ": " +
-                    (failed.empty() ? whyNothingUsable(scan) : failed)};
+                    (failed.empty() ? whyNothingUsable(scan) : unitProblems(failed))};
       }
     } else {
       std::set<std::string> taken;
@@ -306,25 +312,18 @@ void toResponse(const Grant& grant, v1beta1::ContainerAllocateResponse* response
 }
 
 std::string describe(const v1beta1::ContainerAllocateResponse& response) {
-  std::string out = "devices=";
-  for (int i = 0; i < response.devices_size(); ++i) {
-    const auto& spec = response.devices(i);
-    out += (i ? "," : "") + spec.host_path() + ":" + spec.permissions();
+  std::vector<std::string> devices, mounts, envs;
+  for (const auto& spec : response.devices()) {
+    devices.push_back(spec.host_path() + ":" + spec.permissions());
   }
-  out += " mounts=";
-  for (int i = 0; i < response.mounts_size(); ++i) {
-    const auto& mount = response.mounts(i);
-    out += (i ? "," : "") + mount.host_path() + "->" + mount.container_path() +
-           (mount.read_only() ? ":ro" : ":rw");
+  for (const auto& mount : response.mounts()) {
+    mounts.push_back(mount.host_path() + "->" + mount.container_path() +
+                     (mount.read_only() ? ":ro" : ":rw"));
   }
-  out += " envs=";
   std::map<std::string, std::string> sorted(response.envs().begin(), response.envs().end());
-  bool first = true;
-  for (const auto& [key, value] : sorted) {
-    out += (first ? "" : ",") + key + "=" + value;
-    first = false;
-  }
-  return out;
+  for (const auto& [key, value] : sorted) envs.push_back(key + "=" + value);
+  return fmt::format("devices={} mounts={} envs={}", fmt::join(devices, ","),
+                     fmt::join(mounts, ","), fmt::join(envs, ","));
 }
 
 }  // namespace mvf::core

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/format.h"
 #include "base/logging.h"
 
 namespace mvf::core {
@@ -204,12 +205,11 @@ grpc::ServerUnaryReactor* PluginService::Allocate(grpc::CallbackServerContext* c
   auto log = base::logger("allocate");
   for (int i = 0; i < request->container_requests_size(); ++i) {
     const auto& ids = request->container_requests(i).devices_ids();
-    std::string idList;
-    for (const auto& id : ids) idList += (idList.empty() ? "" : ",") + id;
     if (status.ok()) {
-      log->info("container {} ids={} -> {}", i, idList, describe(response->container_responses(i)));
+      log->info("container {} ids={} -> {}", i, fmt::join(ids, ","),
+                describe(response->container_responses(i)));
     } else {
-      log->warn("container {} ids={} refused", i, idList);
+      log->warn("container {} ids={} refused", i, fmt::join(ids, ","));
     }
   }
   if (!status.ok()) {

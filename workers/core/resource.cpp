@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <map>
 
+#include "base/format.h"
+
 namespace mvf::core {
 
 Grant Resource::compose(const std::vector<const Unit*>& units) const {
@@ -27,9 +29,7 @@ Grant Resource::compose(const std::vector<const Unit*>& units) const {
     }
   }
   for (const auto& key : envOrder) {
-    std::string joined;
-    for (const auto& value : envValues[key]) joined += (joined.empty() ? "" : ",") + value;
-    out.envs.emplace_back(key, joined);
+    out.envs.emplace_back(key, fmt::format("{}", fmt::join(envValues[key], ",")));
   }
   return out;
 }

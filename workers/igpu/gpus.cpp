@@ -4,6 +4,7 @@
 #include <cctype>
 #include <map>
 
+#include "base/format.h"
 #include "base/logging.h"
 
 namespace mvf::igpu {
@@ -138,8 +139,9 @@ core::Scan Gpus::scan() {
           "display-class PCI device with a DRM card in /sys/class/drm";
   }
 
-  std::string choice;
-  for (const Gpu* gpu : chosen) choice += (choice.empty() ? "" : ", ") + gpu->address;
+  std::vector<std::string> addresses;
+  for (const Gpu* gpu : chosen) addresses.push_back(gpu->address);
+  std::string choice = fmt::format("{}", fmt::join(addresses, ", "));
   if (choice != lastChoice_) {
     if (mode_ == core::Mode::kShared && pciAddress_.empty() && !chosen.empty() &&
         chosen.front()->address != kIntegratedAddress) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/format.h"
 #include "base/logging.h"
 
 namespace mvf::vfio {
@@ -112,7 +113,7 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
   }
   // Only a member of a group of several can change drivers without an event.
   unit.healthPolled = members.size() > 1;
-  std::string vfioBound;
+  std::vector<std::string> vfioBound;  // members on a vfio driver
   bool memberNodes = false;
   for (const auto& member : members) {
     auto device = host_.openDir(membersDir + "/" + member);
@@ -123,7 +124,7 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
     auto driver = device->linkName("driver");
     switch (vfioMember(*device, driver, kernel_)) {
       case Member::kVfio:
-        vfioBound += (vfioBound.empty() ? "" : ",") + member;
+        vfioBound.push_back(member);
         break;
       case Member::kHarmless:
         break;
@@ -154,7 +155,8 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
   }
   // Member device nodes are opened through iommufd, which lives in /dev/iommu.
   if (memberNodes) unit.grant.nodes.push_back({kIommu});
-  if (!vfioBound.empty()) unit.grant.envs.emplace_back(kEnv, vfioBound);
+  if (!vfioBound.empty())
+    unit.grant.envs.emplace_back(kEnv, fmt::format("{}", fmt::join(vfioBound, ",")));
   return unit;
 }
 

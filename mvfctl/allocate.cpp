@@ -1,0 +1,53 @@
+// mvfctl allocate: Allocate on a worker, one container request per argument.
+#include <iostream>
+
+#include "base/json.h"
+#include "base/process.h"
+#include "mvfctl/command.h"
+
+namespace mvf::mvfctl {
+
+int runAllocate(const std::vector<std::string>& args) {
+  po::options_description options("allocate options");
+  addTargetOptions(options);
+  options.add_options()("ids", po::value<std::vector<std::string>>(),
+                        "one container request per argument: comma-separated device IDs");
+  po::positional_options_description positional;
+  positional.add("worker", 1).add("ids", -1);
+  po::variables_map values;
+  // With --socket, every positional argument is a container request.
+  if (std::find_if(args.begin(), args.end(), [](const std::string& a) {
+        return a == "--socket" || a.rfind("--socket=", 0) == 0;
+      }) != args.end()) {
+    positional = po::positional_options_description();
+    positional.add("ids", -1);
+  }
+  if (auto code = parse(args, options, positional, values, "allocate")) return *code;
+  auto where = target(values, "allocate");
+  if (!where) return base::kExitUsage;
+
+  v1beta1::AllocateRequest request;
+  if (values.count("ids")) {
+    for (const auto& group : values["ids"].as<std::vector<std::string>>()) {
+      auto* container = request.add_container_requests();
+      size_t start = 0;
+      while (start <= group.size()) {
+        size_t comma = std::min(group.find(',', start), group.size());
+        if (comma > start) container->add_devices_ids(group.substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
+  }
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1beta1::AllocateResponse response;
+  grpc::Status status = connect(*where)->Allocate(&context, request, &response);
+  if (!status.ok()) {
+    std::cerr << "mvfctl: " << failure("Allocate", *where, status) << "\n";
+    return base::kExitFailure;
+  }
+  std::cout << mvf::base::toJson(response, /*pretty=*/true);
+  return base::kExitOk;
+}
+
+}  // namespace mvf::mvfctl

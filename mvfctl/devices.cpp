@@ -1,0 +1,74 @@
+// mvfctl devices: what a worker advertises, from its first ListAndWatch message (or every one).
+#include <iostream>
+
+#include "base/process.h"
+#include "mvfctl/command.h"
+
+namespace mvf::mvfctl {
+
+void printDevices(const v1beta1::ListAndWatchResponse& list, bool all) {
+  int healthy = 0;
+  for (const auto& device : list.devices()) healthy += device.health() == "Healthy";
+  say(std::to_string(list.devices_size()) + " devices, " + std::to_string(healthy) + " healthy");
+  constexpr int kShown = 10;
+  for (int i = 0; i < list.devices_size(); ++i) {
+    if (!all && i == kShown) {
+      say("... " + std::to_string(list.devices_size() - kShown) + " more (--all lists them)");
+      break;
+    }
+    const auto& device = list.devices(i);
+    std::string numa;
+    for (const auto& node : device.topology().nodes()) numa += " numa=" + std::to_string(node.id());
+    say("  " + device.id() + "  " + device.health() + numa);
+  }
+}
+
+int runDevices(const std::vector<std::string>& args) {
+  po::options_description options("devices options");
+  addTargetOptions(options);
+  options.add_options()("all", "list every device")("watch", "keep printing updates");
+  po::positional_options_description positional;
+  positional.add("worker", 1);
+  po::variables_map values;
+  if (auto code = parse(args, options, positional, values, "devices")) return *code;
+  auto where = target(values, "devices");
+  if (!where) return base::kExitUsage;
+
+  auto stub = connect(*where);
+  grpc::ClientContext optionsContext;
+  optionsContext.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1beta1::DevicePluginOptions pluginOptions;
+  grpc::Status status =
+      stub->GetDevicePluginOptions(&optionsContext, v1beta1::Empty(), &pluginOptions);
+  if (!status.ok()) {
+    std::cerr << "mvfctl: " << failure("GetDevicePluginOptions", *where, status) << "\n";
+    return base::kExitFailure;
+  }
+  say(std::string("options: pre_start_required=") +
+      (pluginOptions.pre_start_required() ? "true" : "false") +
+      " get_preferred_allocation_available=" +
+      (pluginOptions.get_preferred_allocation_available() ? "true" : "false"));
+
+  bool watch = values.count("watch") > 0;
+  grpc::ClientContext context;
+  if (!watch) context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  auto reader = stub->ListAndWatch(&context, v1beta1::Empty());
+  v1beta1::ListAndWatchResponse list;
+  bool any = false;
+  while (reader->Read(&list)) {
+    any = true;
+    printDevices(list, values.count("all") > 0);
+    if (!watch) {
+      context.TryCancel();
+      break;
+    }
+  }
+  status = reader->Finish();
+  if (!any) {
+    std::cerr << "mvfctl: " << failure("ListAndWatch", *where, status) << "\n";
+    return base::kExitFailure;
+  }
+  return base::kExitOk;
+}
+
+}  // namespace mvf::mvfctl
