@@ -12,7 +12,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 constexpr const char* kCheckpoint = "kubelet_internal_checkpoint";
-// The kubelet dials a registering plugin with a 10 s blocking dial (KUBELET_FACTS §3).
+// The kubelet dials a registering plugin with a 10 s blocking dial (plugin/v1beta1/client.go).
 constexpr auto kDialTimeout = 10s;
 // The kubelet puts no deadline on GetDevicePluginOptions or Allocate; a stand-in that
 // hangs forever on a broken plugin would hang the test, so it gives up after this.
@@ -160,7 +160,7 @@ base::Status KubeletStandIn::restart() {
   {
     std::lock_guard lock(mu_);
     // The checkpoint brings every resource back with empty device sets and a stopped
-    // endpoint: capacity 0 until its plugin registers again (KUBELET_FACTS §2 item 1).
+    // endpoint: capacity 0 until its plugin registers again (manager.go, readCheckpoint).
     for (auto& [name, state] : node_) {
       state.devices.clear();
       state.stopped = true;

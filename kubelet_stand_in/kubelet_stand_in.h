@@ -20,7 +20,7 @@
 namespace mvf::kubelet {
 
 // What the stand-in knows of one extended resource, as the kubelet's device manager
-// keeps it (KUBELET_FACTS §4–§5).
+// keeps it (docs/architecture.md, "What the kubelet does").
 struct ResourceState {
   std::string endpoint;  // the socket file name the plugin registered
   bool stopped = true;   // no live ListAndWatch stream (endpoint stopped)
@@ -50,8 +50,8 @@ bool isExtendedResourceName(const std::string& name);
 // the plugin back and asks its options inside Register, then reads ListAndWatch, each
 // message replacing the resource's device list. When a stream ends, the resource's
 // devices all become unhealthy, by resource name, even if a newer registration exists
-// (the v1.32 hazard of KUBELET_FACTS §5 item 5). restart() is a kubelet restart:
-// connections drop, every plain file in the dir but the checkpoint is deleted, and it
+// (the v1.32 hazard: docs/architecture.md, "What the kubelet does"). restart() is a kubelet
+// restart: connections drop, every plain file in the dir but the checkpoint is deleted, and it
 // listens anew with every known resource at zero until its plugin registers again.
 class KubeletStandIn {
  public:
@@ -66,7 +66,7 @@ class KubeletStandIn {
   KubeletStandIn(std::string dir, Options options);
   ~KubeletStandIn();
 
-  // Starts as the kubelet starts (KUBELET_FACTS §2).
+  // Starts as the kubelet starts: the plugin dir emptied of plain files, then kubelet.sock.
   base::Status start();
   // Dies as a killed kubelet dies: every connection drops; files stay.
   void stop();

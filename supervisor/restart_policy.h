@@ -17,9 +17,9 @@ struct RestartPolicyConfig {
   unsigned crashLoopAt = 5;      // this many consecutive failures: a crash loop
 };
 
-// When a dead worker is started again (DESIGN §6), one-for-one. Pure: readiness durations
-// come in as arguments and jitter from the injected random source (uniform in [0, 1)),
-// so tests check exact delay sequences.
+// When a dead worker is started again (docs/architecture.md, "The restart policy"), one-for-one.
+// Pure: readiness durations come in as arguments and jitter from the injected random source
+// (uniform in [0, 1)), so tests check exact delay sequences.
 //
 // n counts consecutive failures: deaths with no `resetAfter` of readiness in between. A
 // worker that had been ready for `stableAfter` is restarted at once; otherwise the delay

@@ -1,5 +1,8 @@
 // mvf-supervisor with the real worker binaries (and, where a test needs a worker that
-// misbehaves, the fixture worker in its place) against the kubelet stand-in.
+// misbehaves, the fixture worker in its place) against the kubelet stand-in. One file,
+// longer than most, because every test shares one fixture (a node, the stand-in, a
+// supervisor process and its status socket); the rules themselves are unit tests
+// (worker_slot_test.cpp, supervisor_rules_test.cpp), and these check them end to end.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,5 +1,7 @@
 // The real mvf-worker-udma binary against the kubelet stand-in, over real unix sockets,
-// on a fake node in a temp dir.
+// on a fake node in a temp dir. The core's end-to-end behaviour (registration, kubelet
+// restarts, the socket, the notify pipe, polling) is tested here once, through the
+// simplest resource, which is why this file is longer than the other workers'.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

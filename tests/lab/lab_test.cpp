@@ -3,7 +3,9 @@
 // guest's virtio-gpu, xhci USB devices, vfio-pci-bound edu device, udmabuf and an Xvfb
 // display; every Allocate response applied to a real container by runc; USB and PCI
 // hotplug through the QEMU monitor. Each check prints one "LAB ..." line with what it saw.
-// Run by ctest -L lab through run-in-guest.sh; outside the guest every test skips.
+// Run by ctest -L lab through run-in-guest.sh; outside the guest every test skips. One
+// file, longer than most: a guest boot costs seconds under TCG, so every check runs in
+// one boot, against one supervisor.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,5 +1,5 @@
-// The supervisor's restart policy (DESIGN §6), checked for exact delay sequences with a
-// fixed random source.
+// The supervisor's restart policy (docs/architecture.md, "The restart policy"), checked for exact
+// delay sequences with a fixed random source.
 #include "supervisor/restart_policy.h"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,7 @@
-// Pins the kubelet device plugin API v1beta1 as the kubelet speaks it (KUBELET_FACTS §1):
-// package, services, methods, and every message's fields by number, type and label. A
-// change to proto/deviceplugin.proto that a real kubelet would not understand fails here.
+// Pins the kubelet device plugin API v1beta1 as the kubelet speaks it
+// (pkg/apis/deviceplugin/v1beta1/api.proto): package, services, methods, and every message's fields
+// by number, type and label. A change to proto/deviceplugin.proto that a real kubelet would not
+// understand fails here.
 #include <google/protobuf/descriptor.h>
 #include <gtest/gtest.h>
 

@@ -66,7 +66,7 @@ class StreamHub {
 
   // Ends every open stream with OK. Before a new registration this matters: the kubelet
   // marks a resource unhealthy when an *old* stream ends after a new registration
-  // (KUBELET_FACTS §5 item 5), so the old one must be gone first.
+  // (docs/architecture.md, "What the kubelet does"), so the old one must be gone first.
   void endAll();
 
   size_t openStreams() const;

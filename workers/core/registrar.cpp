@@ -7,7 +7,8 @@
 namespace mvf::core {
 
 // The kubelet's Register dials back with a 10 s timeout and then asks for our options
-// with no deadline (KUBELET_FACTS §3); 15 s covers both without hanging forever.
+// with no deadline (docs/architecture.md, "What the kubelet does"); 15 s covers both without
+// hanging forever.
 constexpr auto kRegisterDeadline = std::chrono::seconds(15);
 
 struct Registrar::Attempt {

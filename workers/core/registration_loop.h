@@ -53,7 +53,8 @@ class RegistrationLoop {
     virtual std::optional<FileId> kubeletSocket() const = 0;
     // Ends every open ListAndWatch stream; streams opened from now on belong to
     // `generation`. Before a new registration this matters: the kubelet marks a resource
-    // unhealthy when an old stream ends after a new registration (KUBELET_FACTS §5.5).
+    // unhealthy when an old stream ends after a new registration (docs/architecture.md, "What the
+    // kubelet does").
     virtual void endStreams(uint64_t generation) = 0;
     // Starts Register; the worker calls registerDone() with its outcome.
     virtual void startRegister() = 0;

@@ -1,0 +1,92 @@
+#include "bench/figures.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace mvf::bench {
+
+double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+// A step of setting up a figure: the bench stops, saying why, if it fails.
+void must(const base::Status& status) {
+  if (status) return;
+  std::cerr << "mvf-bench: " << status.error().message << "\n";
+  std::exit(1);
+}
+
+double Stats::percentile(double p) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  size_t index = static_cast<size_t>(p / 100.0 * static_cast<double>(samples.size() - 1) + 0.5);
+  return samples[std::min(index, samples.size() - 1)];
+}
+
+void report(const std::string& what, Stats stats, const std::string& target) {
+  std::printf("%-46s p50 %8.3f ms  p99 %8.3f ms  max %8.3f ms  (n=%zu)  target %s\n", what.c_str(),
+              stats.percentile(50), stats.percentile(99), stats.percentile(100),
+              stats.samples.size(), target.c_str());
+}
+
+// Proportional set size of a process, from smaps_rollup.
+long pssKb(pid_t pid) {
+  std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  long value = 0;
+  while (rollup >> key) {
+    if (key == "Pss:") {
+      rollup >> value;
+      return value;
+    }
+    rollup.ignore(1 << 10, '\n');
+  }
+  return -1;
+}
+
+// utime + stime of a process, in clock ticks.
+long cpuTicks(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  std::getline(stat, text);
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // fields 3..13
+  long utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return utime + stime;
+}
+
+std::vector<std::string> workerArgs(const FakeNode& node) {
+  return {"--kubelet-dir", node.kubeletDir(), "--host-root", node.root(),
+          "--run-dir",     node.runDir(),     "--log-level", "warn"};
+}
+
+// Context switches of a process's main thread (the worker's event loop), voluntary and not.
+long mainThreadSwitches(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
+  long total = 0;
+  for (std::string line; std::getline(status, line);) {
+    if (line.find("ctxt_switches:") == std::string::npos) continue;
+    total += std::stol(line.substr(line.find(':') + 1));
+  }
+  return total;
+}
+
+// Waits until `resource` lists `healthy` healthy devices over a live stream.
+bool awaitHealthy(KubeletStandIn& kubelet, const std::string& resource, int64_t healthy) {
+  return kubelet.waitFor(
+      [&](const Node& node) {
+        auto it = node.find(resource);
+        return it != node.end() && !it->second.stopped && it->second.healthy() == healthy;
+      },
+      kTimeout);
+}
+
+// Deaths no filesystem event reports, with default options: an X server that crashes
+// (its socket file stays) and a member of a two-member IOMMU group taken by a host
+// driver (only sysfs changes). Then what the health check itself costs while idle.
+
+}  // namespace mvf::bench

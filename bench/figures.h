@@ -1,0 +1,57 @@
+#pragma once
+
+// What the bench's figure groups share: timing, reporting, processes' CPU and memory, and
+// fake nodes' setup. One file per group (scan, worker, health, supervisor); main.cpp runs
+// them.
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "kubelet_stand_in/kubelet_stand_in.h"
+#include "tests/support/fake_node.h"
+
+namespace mvf::bench {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using kubelet::KubeletStandIn;
+using kubelet::Node;
+using testing::FakeNode;
+
+constexpr auto kTimeout = 10s;  // a safety net for every wait
+
+double ms(Clock::duration d);
+
+// A step of setting up a figure: the bench stops, saying why, if it fails.
+void must(const base::Status& status);
+
+struct Stats {
+  std::vector<double> samples;  // milliseconds
+  double percentile(double p);
+};
+
+// One line: what, p50, p99, max and n, and the target.
+void report(const std::string& what, Stats stats, const std::string& target);
+
+// Proportional set size of a process, from smaps_rollup, in kB.
+long pssKb(pid_t pid);
+// utime + stime of a process, in clock ticks.
+long cpuTicks(pid_t pid);
+// Context switches of a process's main thread (a worker's event loop).
+long mainThreadSwitches(pid_t pid);
+
+// The common flags that point a worker at a fake node, default timers, quiet logs.
+std::vector<std::string> workerArgs(const FakeNode& node);
+// Waits until `resource` lists `healthy` healthy devices over a live stream.
+bool awaitHealthy(KubeletStandIn& kubelet, const std::string& resource, int64_t healthy);
+
+// The figure groups; each returns 0, or 1 after saying what failed.
+int scanFigures(int rounds);
+int workerFigures(int rounds);
+int healthFigures(int rounds);
+int supervisorFigures(int rounds);
+
+}  // namespace mvf::bench
