@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "catalog/catalog.h"
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "proto/supervisor.grpc.pb.h"
 #include "tests/support/fake_node.h"
@@ -31,11 +32,21 @@ using kubelet::Node;
 using ::testing::HasSubstr;
 
 constexpr auto kTimeout = 10s;
-const std::vector<std::string> kWorkers = {"x11", "udma", "vfio", "igpu", "usb"};
+// Every worker the catalog has: the tests hold for a resource added later too.
+const std::vector<std::string>& kWorkers = catalog::resources();
+
+// Every worker but `except`.
+std::vector<std::string> othersThan(const std::string& except) {
+  std::vector<std::string> others;
+  for (const auto& name : kWorkers) {
+    if (name != except) others.push_back(name);
+  }
+  return others;
+}
 
 bool allRegistered(const Node& node) {
   for (const auto& name : kWorkers) {
-    auto it = node.find("intel.com/" + name);
+    auto it = node.find(catalog::resourceName(name));
     if (it == node.end() || it->second.stopped || it->second.registrations == 0 ||
         it->second.capacity() != 1000) {
       return false;
@@ -44,11 +55,11 @@ bool allRegistered(const Node& node) {
   return true;
 }
 
-// All five registered, except `except` which is checked on its own.
+// All registered, except `except` which is checked on its own.
 bool allRegisteredBut(const Node& node, const std::string& except) {
   for (const auto& name : kWorkers) {
     if (name == except) continue;
-    auto it = node.find("intel.com/" + name);
+    auto it = node.find(catalog::resourceName(name));
     if (it == node.end() || it->second.stopped || it->second.registrations == 0) return false;
   }
   return true;
@@ -166,7 +177,7 @@ class SupervisorTest : public ::testing::Test {
     auto running = awaitStatus([](const v1::SupervisorStatus& s) {
       int ready = 0;
       for (const auto& w : s.workers()) ready += w.state() == v1::WorkerStatus::running;
-      return ready == 5;
+      return ready == static_cast<int>(kWorkers.size());
     });
     ASSERT_TRUE(running);
     std::this_thread::sleep_for(2s);  // the absence itself
@@ -208,8 +219,8 @@ TEST_F(SupervisorTest, AKilledWorkerComesBackAloneAndNoOtherStreamIsTouched) {
       << log();
 
   // The other four: one registration each, their one stream never ended.
-  for (const auto& name : {"x11", "udma", "igpu", "usb"}) {
-    auto state = kubelet_.resource(std::string("intel.com/") + name);
+  for (const auto& name : othersThan("vfio")) {
+    auto state = kubelet_.resource(catalog::resourceName(name));
     EXPECT_EQ(state->registrations, 1) << name;
     EXPECT_EQ(state->streamsEnded, 0) << name;
   }
@@ -263,8 +274,8 @@ TEST_F(SupervisorTest, ACrashLoopBacksOffPerThePolicyWhileTheOthersStayRegistere
   // Everyone else is registered and healthy meanwhile.
   ASSERT_TRUE(kubelet_.waitFor(
       [](const Node& node) {
-        for (const auto& name : {"x11", "udma", "igpu", "usb"}) {
-          auto it = node.find(std::string("intel.com/") + name);
+        for (const auto& name : othersThan("vfio")) {
+          auto it = node.find(catalog::resourceName(name));
           if (it == node.end() || it->second.stopped || it->second.registrations != 1) {
             return false;
           }
@@ -325,8 +336,8 @@ TEST_F(SupervisorTest, ExitCode78IsNotRestartedUntilSighup) {
   EXPECT_THAT(worker(*failed, "usb")->failed_reason(), HasSubstr("exit 78"));
   ASSERT_TRUE(kubelet_.waitFor(
       [](const Node& node) {
-        for (const auto& name : {"x11", "udma", "vfio", "igpu"}) {
-          auto it = node.find(std::string("intel.com/") + name);
+        for (const auto& name : othersThan("usb")) {
+          auto it = node.find(catalog::resourceName(name));
           if (it == node.end() || it->second.stopped) return false;
         }
         return true;
@@ -367,8 +378,8 @@ TEST_F(SupervisorTest, SighupRestartsOnlyTheWorkersWhoseSettingsChanged) {
       },
       kTimeout))
       << log();
-  for (const auto& name : {"x11", "vfio", "igpu", "usb"}) {
-    auto state = kubelet_.resource(std::string("intel.com/") + name);
+  for (const auto& name : othersThan("udma")) {
+    auto state = kubelet_.resource(catalog::resourceName(name));
     EXPECT_EQ(state->registrations, 1) << name;
     EXPECT_EQ(state->streamsEnded, 0) << name;
   }
@@ -451,7 +462,7 @@ TEST_F(SupervisorTest, StatusAndReadinessMatchWhatTheKubeletSaw) {
   auto ok = awaitStatus(
       [](const v1::SupervisorStatus& s) { return s.overall() == v1::SupervisorStatus::ok; });
   ASSERT_TRUE(ok);
-  EXPECT_EQ(ok->workers_size(), 5);
+  EXPECT_EQ(ok->workers_size(), static_cast<int>(kWorkers.size()));
   for (const auto& w : ok->workers()) {
     auto seen = kubelet_.resource(w.resource());
     ASSERT_TRUE(seen) << w.resource();
