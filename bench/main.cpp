@@ -3,6 +3,7 @@
 // pass/fail: tests assert behaviour, this shows speed and memory.
 //
 //   build/bin/mvf-bench [--rounds N] [--only scan,worker,health,supervisor]
+#include <boost/program_options.hpp>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -13,20 +14,50 @@
 namespace mvf::bench {
 namespace {
 
+namespace po = boost::program_options;
+
+const std::set<std::string> kGroups = {"scan", "worker", "health", "supervisor"};
+
 int run(int argc, char** argv) {
   int rounds = 50;
+  std::string onlyList;
+  po::options_description options("Usage: mvf-bench [options]");
+  options.add_options()                                                              //
+      ("help", "print this help")                                                    //
+      ("rounds", po::value(&rounds)->default_value(50), "samples per figure, >= 1")  //
+      ("only", po::value(&onlyList),
+       "figure groups to run, comma-separated: "
+       "scan, worker, health, supervisor (default: all)");
+  po::variables_map given;
+  try {
+    po::store(
+        po::command_line_parser(argc, argv)
+            .options(options)
+            .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
+            .run(),
+        given);
+    po::notify(given);
+  } catch (const po::error& e) {
+    std::cerr << "mvf-bench: " << e.what() << "\n" << options;
+    return 2;
+  }
+  if (given.count("help")) {
+    std::cout << options;
+    return 0;
+  }
+  if (rounds < 1) {
+    std::cerr << "mvf-bench: --rounds must be at least 1, got " << rounds << "\n";
+    return 2;
+  }
   std::set<std::string> only;  // figure groups to run; empty: all
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--rounds") {
-      rounds = std::max(1, std::atoi(argv[i + 1]));
-    } else if (flag == "--only") {
-      std::stringstream groups(argv[i + 1]);
-      for (std::string group; std::getline(groups, group, ',');) only.insert(group);
-    } else {
-      std::cerr << "usage: mvf-bench [--rounds N] [--only scan,worker,health,supervisor]\n";
+  std::stringstream groups(onlyList);
+  for (std::string group; std::getline(groups, group, ',');) {
+    if (!kGroups.contains(group)) {
+      std::cerr << "mvf-bench: --only: unknown figure group '" << group
+                << "' (known: scan, worker, health, supervisor)\n";
       return 2;
     }
+    only.insert(group);
   }
   if (!FakeNode::canMknod()) {
     std::cerr << "mvf-bench: needs CAP_MKNOD (run as root) to create device nodes\n";
