@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "base/digest.h"
 #include "base/format.h"
 #include "base/options.h"
 
@@ -67,6 +68,23 @@ ValueCheck offOrDurationIn(Duration min, Duration max) {
     std::string problem = check(text);
     return problem.empty() ? ""
                            : "expected 0 (off) or " + problem.substr(problem.find("a duration"));
+  };
+}
+
+std::optional<uint32_t> parseFileMode(std::string_view text) {
+  if (text.empty() || text.size() > 4) return std::nullopt;
+  uint32_t mode = 0;
+  for (char c : text) {
+    if (c < '0' || c > '7') return std::nullopt;
+    mode = mode * 8 + static_cast<uint32_t>(c - '0');
+  }
+  if (mode > 0777) return std::nullopt;
+  return mode;
+}
+
+ValueCheck fileMode() {
+  return [](std::string_view text) -> std::string {
+    return parseFileMode(text) ? "" : "expected an octal file mode from 0 to 0777, like 0660";
   };
 }
 
@@ -160,16 +178,12 @@ std::string qualifiedName(std::string_view qualifier, std::string_view name) {
 }
 
 std::string Settings::digest() const {
-  // FNV-1a, 64 bits, over "name=value,value\n" lines in declaration order.
-  uint64_t hash = 0xcbf29ce484222325ULL;
+  std::string lines;  // "name=value,value\n" in declaration order
   for (const auto& name : order_) {
     const Entry& entry = entries_.at(name);
-    if (entry.fromFlagOnly) continue;
-    for (char c : fmt::format("{}={}\n", name, fmt::join(entry.values, ","))) {
-      hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
-    }
+    if (!entry.fromFlagOnly) lines += fmt::format("{}={}\n", name, fmt::join(entry.values, ","));
   }
-  return fmt::format("{:016x}", hash);
+  return fnv1a(lines);
 }
 
 std::vector<std::pair<std::string, const Settings::Entry*>> Settings::entries() const {

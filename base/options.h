@@ -42,6 +42,9 @@ ValueCheck durationIn(Duration min, Duration max);
 // "0" (whatever the duration turns off) or a duration from min to max.
 ValueCheck offOrDurationIn(Duration min, Duration max);
 ValueCheck absolutePath();
+// Permission bits in octal, "0660" or "660", up to 0777 (no setuid, setgid or sticky).
+ValueCheck fileMode();
+std::optional<uint32_t> parseFileMode(std::string_view text);
 
 // "500ms", "30s", "2m", "1h", "0" → milliseconds; nullopt for anything else.
 std::optional<Duration> parseDuration(std::string_view text);

@@ -76,6 +76,24 @@ std::vector<OptionSpec> commonWorkerOptions() {
        base::durationIn(10ms, 1h)},
       {"watch", "inotify", "inotify (falls back to polling when unavailable) or poll",
        Scope::kGlobalSection, base::oneOf({"inotify", "poll"})},
+      // CDI (README, "CDI"): each worker keeps a spec in --cdi-dir, and Allocate names
+      // its devices there.
+      {"cdi-devices", "off",
+       "name CDI devices in Allocate: off, cri (the cdi_devices field, kubelet >= 1.29) or "
+       "annotations (cdi.k8s.io/, older kubelets)",
+       Scope::kGlobalSection, base::oneOf({"off", "cri", "annotations"})},
+      {"device-specs", "on",
+       "also hand out the plain device specs (on: runtimes without CDI get the devices too)",
+       Scope::kGlobalSection, base::oneOf({"on", "off"})},
+      {"cdi-dir", "/var/run/cdi", "where the worker keeps its CDI spec (a directory, no symlink)",
+       Scope::kGlobalSection, base::absolutePath()},
+      {"cdi-node-uid", "", "owner of the container's device nodes (default: the host node's)",
+       Scope::kGlobalSection, base::integerIn(0, 4294967294)},
+      {"cdi-node-gid", "", "group of the container's device nodes (default: the host node's)",
+       Scope::kGlobalSection, base::integerIn(0, 4294967294)},
+      {"cdi-node-file-mode", "",
+       "octal mode of the container's device nodes, like 0660 (default: the host node's)",
+       Scope::kGlobalSection, base::fileMode()},
   };
 }
 

@@ -9,7 +9,7 @@ packages=(
   # libraries (all from Debian 12; nothing vendored or downloaded)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
-  libspdlog-dev nlohmann-json3-dev
+  libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
   # tests (the image's runtime stage is assembled with debootstrap and run under runc)
   libgtest-dev libgmock-dev debootstrap runc
 )

@@ -167,6 +167,13 @@ FileType HostFs::lstat(std::string_view hostPath) const {
   return classify_ ? classify_(st) : fileTypeOf(st.st_mode);
 }
 
+std::optional<HostFs::Owner> HostFs::owner(std::string_view hostPath) const {
+  base::UniqueFd fd = open(hostPath, O_PATH | O_NOFOLLOW);
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) return std::nullopt;
+  return Owner{st.st_uid, st.st_gid, st.st_mode & 0777};
+}
+
 std::optional<HostDir> HostFs::openDir(std::string_view hostPath) const {
   base::UniqueFd fd = open(hostPath, O_RDONLY | O_DIRECTORY);
   if (!fd) return std::nullopt;

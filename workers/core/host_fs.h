@@ -101,6 +101,15 @@ class HostFs {
   // The type of the path's last component (not followed) after resolving its parents.
   FileType lstat(std::string_view hostPath) const;
 
+  // Owner and permission bits of the path's last component (not followed), as a CDI
+  // spec states them; nullopt when it cannot be read.
+  struct Owner {
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    uint32_t mode = 0;  // the permission bits, st_mode & 0777
+  };
+  std::optional<Owner> owner(std::string_view hostPath) const;
+
   // The directory at the path, every symlink resolved inside the host root.
   std::optional<HostDir> openDir(std::string_view hostPath) const;
 

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "base/format.h"
+#include "workers/core/cdi_spec.h"
 
 namespace mvf::core {
 namespace {
@@ -88,12 +89,13 @@ ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
 }
 
 Inventory::Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount,
-                     OnStale onStale)
+                     OnStale onStale, const CdiSpec* cdi)
     : resource_(resource),
       name_(std::move(name)),
       mode_(mode),
       sharedCount_(sharedCount),
-      onStale_(std::move(onStale)) {
+      onStale_(std::move(onStale)),
+      cdi_(cdi) {
   auto empty = std::make_shared<State>();
   empty->list = std::make_shared<v1beta1::ListAndWatchResponse>();
   state_ = std::move(empty);
@@ -240,8 +242,13 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const 
         units.push_back(&*it);
       }
     }
-    toResponse(units.empty() ? Grant{} : resource_.compose(units),
-               response->add_container_responses());
+    Grant grant = units.empty() ? Grant{} : resource_.compose(units);
+    auto* container = response->add_container_responses();
+    if (cdi_ != nullptr) {
+      cdi_->respond(units, grant, container);
+    } else {
+      toResponse(grant, container);
+    }
   }
   return grpc::Status::OK;
 }

@@ -15,6 +15,8 @@
 
 namespace mvf::core {
 
+class CdiSpec;
+
 // How one advertised list differs from the one before, by device ID.
 struct ListChange {
   std::vector<std::string> added;
@@ -45,8 +47,10 @@ class Inventory {
   // stale until the next scan.
   using OnStale = std::function<void(const std::string& why)>;
 
+  // `cdi`, when given, shapes each container's response (CdiSpec::respond); without it
+  // the response is the plain grant (toResponse).
   Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount,
-            OnStale onStale = nullptr);
+            OnStale onStale = nullptr, const CdiSpec* cdi = nullptr);
 
   // Takes a new scan; returns how the advertised list changed (empty if it did not).
   ListChange update(Scan scan);
@@ -102,6 +106,7 @@ class Inventory {
   const Mode mode_;
   const uint32_t sharedCount_;
   const OnStale onStale_;
+  const CdiSpec* const cdi_;
 
   mutable std::mutex mu_;
   std::shared_ptr<const State> state_;

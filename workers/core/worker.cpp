@@ -16,6 +16,7 @@
 #include "base/instance_lock.h"
 #include "base/logging.h"
 #include "base/process.h"
+#include "workers/core/cdi_spec.h"
 #include "workers/core/health_check.h"
 #include "workers/core/inventory.h"
 #include "workers/core/notifier.h"
@@ -44,10 +45,13 @@ class Worker::Impl final : private RegistrationLoop::Effects {
       : config_(std::move(config)),
         signals_(std::move(signals)),
         resource_(std::move(resource)),
-        inventory_(*resource_, config_.resourceName, config_.mode, config_.sharedCount,
-                   [this](const std::string& why) {
-                     loop_.post([this, why] { rescan("Allocate's re-check: " + why); });
-                   }),
+        cdi_(config_.cdi, config_.name, resource_->host()),
+        inventory_(
+            *resource_, config_.resourceName, config_.mode, config_.sharedCount,
+            [this](const std::string& why) {
+              loop_.post([this, why] { rescan("Allocate's re-check: " + why); });
+            },
+            &cdi_),
         hub_([this](uint64_t generation) {
           loop_.post([this, generation] { onPeerGone(generation); });
         }),
@@ -79,9 +83,9 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     }
     socket_.emplace(config_.socketPath, *server_);
 
-    log_->info("starting: resource {} mode {} socket {} host root {}", config_.resourceName,
+    log_->info("starting: resource {} mode {} socket {} host root {}{}", config_.resourceName,
                config_.mode == Mode::kShared ? "shared" : "exclusive", config_.socketPath,
-               config_.hostRoot);
+               config_.hostRoot, cdi_.watchDir().empty() ? "" : " CDI spec " + cdi_.path());
     if (config_.poll) {
       startPolling();
     } else if (auto watching = watcher_.start(); !watching) {
@@ -182,6 +186,8 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     Problems problems = problemsOf(scan);
     for (const auto& line : usabilityChanges(problems_, problems)) log_->info("{}", line);
     problems_ = std::move(problems);
+    // The spec first: a device the kubelet may allocate is already in it.
+    cdi_.update(scan);
     ListChange change = inventory_.update(std::move(scan));
     auto counts = inventory_.counts();
     if (change.empty() && scanned_) return;
@@ -203,6 +209,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   void updateWatches() {
     for (int round = 0; round < 3 && !polling_; ++round) {
       std::set<std::string> dirs{config_.kubeletDir};
+      if (std::string cdiDir = cdi_.watchDir(); !cdiDir.empty()) dirs.insert(cdiDir);
       for (const auto& dir : resource_->watchDirs()) {
         auto resolved = resource_->host().resolve(dir, /*followLast=*/true);
         dirs.insert(resource_->host().local(resolved.value_or(dir)));
@@ -246,10 +253,14 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     bool socketGone = false;
     bool kubeletStarted = false;
     bool devices = false;
+    bool cdiDir = false;
     bool overflow = false;
+    const std::string cdiWatched = cdi_.watchDir();
     for (const auto& event : watcher_.read()) {
       if (event.dir.empty()) {
         overflow = true;
+      } else if (!cdiWatched.empty() && event.dir == cdiWatched) {
+        cdiDir = true;
       } else if (event.dir == config_.kubeletDir) {
         if (event.name == config_.name + ".sock" && (event.mask & (IN_DELETE | IN_MOVED_FROM))) {
           socketGone = true;
@@ -260,6 +271,8 @@ class Worker::Impl final : private RegistrationLoop::Effects {
         }
       } else {
         devices = true;  // a device dir, or an ancestor of a dir we wait for
+        // An ancestor of a missing CDI dir, maybe: whether it came is for the spec to see.
+        cdiDir = cdiDir || (!cdiWatched.empty() && cdiWatched.starts_with(event.dir + "/"));
       }
     }
     if (overflow) {
@@ -272,6 +285,8 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     if (devices) {
       rescan("inotify");
       updateWatches();
+    } else if (cdiDir) {
+      cdi_.refresh();  // a rescan updated the spec already
     }
     if (socketGone) registration_.ownSocketRemoved();
     if (kubeletStarted) registration_.kubeletSocketCreated();
@@ -282,6 +297,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   base::UniqueFd signals_;  // SIGTERM, SIGINT, SIGHUP
   std::unique_ptr<Resource> resource_;
   base::EventLoop loop_;
+  CdiSpec cdi_;
   Inventory inventory_;
   StreamHub hub_;
   PluginService service_;

@@ -2,6 +2,7 @@
 
 #include "base/unix_socket.h"
 #include "catalog/catalog.h"
+#include "cdi/spec.h"
 #include "workers/core/notifier.h"
 
 namespace mvf::core {
@@ -69,6 +70,12 @@ base::Result<WorkerConfig> makeWorkerConfig(const ResourceSpec& spec,
   config.logLevel = spdlog::level::from_str(settings.text("log-level"));
   config.logFormat =
       settings.text("log-format") == "json" ? base::LogFormat::kJson : base::LogFormat::kText;
+  config.cdi = cdiConfigOf(settings);
+  if (config.cdi.names == CdiConfig::Names::kAnnotations &&
+      !cdi::isAnnotationKey(cdiAnnotationKey(spec.name))) {
+    return base::Error{"invalid value 'annotations' for cdi-devices: " +
+                       cdiAnnotationKey(spec.name) + " is no valid CDI annotation key"};
+  }
   config.settingsDigest = settings.digest();
   return config;
 }

@@ -8,6 +8,7 @@
 #include "base/logging.h"
 #include "base/options.h"
 #include "base/result.h"
+#include "workers/core/cdi_spec.h"
 #include "workers/core/resource.h"
 
 namespace mvf::core {
@@ -29,6 +30,7 @@ struct WorkerConfig {
   bool poll = false;
   spdlog::level::level_enum logLevel = spdlog::level::info;
   base::LogFormat logFormat = base::LogFormat::kText;
+  CdiConfig cdi;
   std::string settingsDigest;  // Settings::digest(), sent in the ready event
 };
 
@@ -40,7 +42,8 @@ std::vector<base::OptionSpec> workerOptions(const ResourceSpec& spec);
 base::OptionContext workerContext(const ResourceSpec& spec);
 
 // The config, or an Error for what the option checks cannot see alone (a socket path too
-// long for sun_path, a backoff maximum below its start, a notify fd that is not open).
+// long for sun_path, a backoff maximum below its start, a notify fd that is not open, a
+// resource name too long for a CDI annotation key).
 base::Result<WorkerConfig> makeWorkerConfig(const ResourceSpec& spec,
                                             const base::Settings& settings);
 
