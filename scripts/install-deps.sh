@@ -12,6 +12,9 @@ packages=(
   libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
   # tests (the image's runtime stage is assembled with debootstrap and run under runc)
   libgtest-dev libgmock-dev debootstrap runc
+  # the CDI schema test: the CDI project's JSON schema, checked with Debian's jsonschema
+  golang-github-container-orchestrated-devices-container-device-interface-dev
+  python3 python3-jsonschema
 )
 
 missing=()

@@ -1,11 +1,15 @@
 #include "supervisor/config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 
 #include "base/format.h"
+#include "base/logging.h"
 #include "base/unix_socket.h"
 #include "catalog/catalog.h"
+#include "cdi/spec_file.h"
 #include "supervisor/worker_query.h"
 
 namespace mvf::supervisor {
@@ -154,6 +158,24 @@ base::Result<ParsedSupervisorOptions> readSupervisorOptions(const std::vector<st
   if (!config) return config.error();
   config.value().workerArgs = std::move(split.workers);
   return ParsedSupervisorOptions{std::move(parsed).value(), std::move(config).value()};
+}
+
+void retireWorker(const std::string& name, const WorkerSlot::Config& config) {
+  auto log = base::logger("supervisor");
+  auto answer = askWorker(config.binary, config.args, /*json=*/true);
+  std::string dir = answer ? answer.value().settings["cdi-dir"] : "";
+  if (dir.empty()) {
+    log->warn("{} is not enabled, but its CDI spec dir is unknown ({}): a spec it wrote stays",
+              name, answer ? "its binary does not say" : answer.error().message);
+    return;
+  }
+  cdi::SpecFile spec(dir, catalog::resourceName(name));
+  bool existed = ::access(spec.path().c_str(), F_OK) == 0;
+  if (auto removed = spec.remove(); !removed) {
+    log->warn("{} is not enabled: {}", name, removed.error().message);
+  } else if (existed) {
+    log->info("{} is not enabled: removed its CDI spec {}", name, spec.path());
+  }
 }
 
 base::Result<std::string> workerSettings(const std::string&, const WorkerSlot::Config& config) {

@@ -49,4 +49,9 @@ base::Result<ParsedSupervisorOptions> readSupervisorOptions(const std::vector<st
 // computes it, or the error that would make it exit 78.
 base::Result<std::string> workerSettings(const std::string& name, const WorkerSlot::Config& config);
 
+// Removes worker `name`'s CDI spec (and its record) from the cdi-dir its binary says it
+// would use with `config`, if the spec is ours: Supervisor::Deps::retire. Logs what it did
+// and why it could not; a spec somebody else wrote is left in place.
+void retireWorker(const std::string& name, const WorkerSlot::Config& config);
+
 }  // namespace mvf::supervisor

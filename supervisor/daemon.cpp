@@ -88,7 +88,8 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
          return std::move(reread).value().config;
        },
        .publish = [&status](const v1::SupervisorStatus& snapshot) { status.publish(snapshot); },
-       .stopped = [&loop] { loop.stop(); }});
+       .stopped = [&loop] { loop.stop(); },
+       .retire = retireWorker});
 
   loop.watchFd(signals.get(), [&] {
     signalfd_siginfo info{};

@@ -30,13 +30,21 @@ void Supervisor::applyWorkerList(const std::vector<std::string>& enabled) {
   for (auto& slot : slots_) {
     bool wanted = std::find(enabled.begin(), enabled.end(), slot->name()) != enabled.end();
     if (wanted && !slot->enabled()) {
+      retired_.erase(slot->name());
       slot->enable();
     } else if (!wanted && slot->enabled()) {
       base::logger("supervisor")->info("stopping {}: no longer in --workers", slot->name());
       slot->disable();
     }
+    retireIfGone(*slot);
   }
   publish();
+}
+
+void Supervisor::retireIfGone(const WorkerSlot& slot) {
+  if (stopping_ || slot.enabled() || slot.pid() > 0) return;
+  if (retired_.insert(slot.name()).second)
+    deps_.retire(slot.name(), config_.slotConfig(slot.name()));
 }
 
 void Supervisor::childExited(pid_t pid, int waitStatus) {
@@ -47,6 +55,7 @@ void Supervisor::childExited(pid_t pid, int waitStatus) {
     return;
   }
   (*it)->onExit(waitStatus);
+  retireIfGone(**it);
   if (stopping_) finishIfAllStopped();
 }
 

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ class Supervisor {
     std::function<void(const v1::SupervisorStatus&)> publish;
     // Called once every worker has stopped after stopAll().
     std::function<void()> stopped;
+    // Worker `name` is not enabled and not running (at start, or once a worker taken out
+    // of --workers has exited): removes what it leaves for others to read, its CDI spec,
+    // asking its binary with `config` where that is. Not on shutdown: a spec stays across
+    // a restart of the plugin.
+    std::function<void(const std::string& name, const WorkerSlot::Config& config)> retire;
   };
 
   Supervisor(SupervisorConfig config, Deps deps);
@@ -58,12 +64,14 @@ class Supervisor {
   void applyWorkerList(const std::vector<std::string>& enabled);
   void publish();
   void finishIfAllStopped();
+  void retireIfGone(const WorkerSlot& slot);
 
   SupervisorConfig config_;
   Deps deps_;
   std::vector<std::unique_ptr<WorkerSlot>> slots_;  // every known worker, in start order
   bool stopping_ = false;
   bool finished_ = false;
+  std::set<std::string> retired_;  // workers retire() was called for since last enabled
 };
 
 }  // namespace mvf::supervisor

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "base/format.h"
 #include "base/process.h"
 #include "base/unique_fd.h"
 #include "proto/supervisor.pb.h"
@@ -126,6 +127,9 @@ base::Result<WorkerAnswer> askWorker(const std::string& binary,
   answer.valid = check.valid();
   answer.error = check.error();
   answer.digest = check.digest();
+  for (const auto& setting : check.settings()) {
+    answer.settings[setting.name()] = fmt::format("{}", fmt::join(setting.values(), ","));
+  }
   return answer;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ struct WorkerAnswer {
   std::string output;  // stdout: the settings (text or JSON), or the error
   std::string error;   // why not valid
   std::string digest;  // of the effective settings (JSON only)
+  // Each effective setting's value, its values joined by "," (JSON only): "cdi-dir" →
+  // "/var/run/cdi".
+  std::map<std::string, std::string> settings;
 };
 
 // Runs `binary --check-config[=json] args` (5 s at most) and reads its answer. An Error

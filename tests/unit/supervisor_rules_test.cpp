@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "catalog/catalog.h"
 #include "supervisor/supervisor.h"
 #include "tests/support/fake_launcher.h"
 #include "tests/support/fake_node.h"
@@ -39,15 +40,18 @@ class SupervisorRules : public ::testing::Test {
   Supervisor& start(std::vector<std::string> workers) {
     supervisor_ = std::make_unique<Supervisor>(
         config(std::move(workers)),
-        Supervisor::Deps{.timers = timers_,
-                         .fds = timers_,
-                         .launcher = launcher_,
-                         .random = [] { return 0.5; },
-                         .settingsOf = [this](const std::string& name, const WorkerSlot::Config&)
-                             -> base::Result<std::string> { return settings_[name]; },
-                         .reread = [this] { return reread_; },
-                         .publish = [this](const v1::SupervisorStatus& s) { status_ = s; },
-                         .stopped = [this] { ++stopped_; }});
+        Supervisor::Deps{
+            .timers = timers_,
+            .fds = timers_,
+            .launcher = launcher_,
+            .random = [] { return 0.5; },
+            .settingsOf = [this](const std::string& name, const WorkerSlot::Config&)
+                -> base::Result<std::string> { return settings_[name]; },
+            .reread = [this] { return reread_; },
+            .publish = [this](const v1::SupervisorStatus& s) { status_ = s; },
+            .stopped = [this] { ++stopped_; },
+            .retire = [this](const std::string& name,
+                             const WorkerSlot::Config&) { retired_.push_back(name); }});
     supervisor_->start();
     return *supervisor_;
   }
@@ -82,6 +86,7 @@ class SupervisorRules : public ::testing::Test {
   base::Result<SupervisorConfig> reread_ = base::Error{"not set"};
   v1::SupervisorStatus status_;
   int stopped_ = 0;
+  std::vector<std::string> retired_;  // workers whose CDI spec was to be removed, in order
   std::unique_ptr<Supervisor> supervisor_;
 };
 
@@ -177,6 +182,46 @@ TEST_F(SupervisorRules, SighupStartsAddedWorkersAndStopsRemovedOnes) {
   EXPECT_THAT(running(), UnorderedElementsAre("vfio", "usb"));
   timers_.advance(1h);
   EXPECT_EQ(launcher_.pidOf("udma"), 1000) << "a removed worker is not restarted";
+}
+
+TEST_F(SupervisorRules, TheSpecOfEveryWorkerNotEnabledIsRemovedAtStart) {
+  start({"udma", "vfio"});
+  std::vector<std::string> others;
+  for (const auto& name : catalog::resources()) {
+    if (name != "udma" && name != "vfio") others.push_back(name);
+  }
+  EXPECT_EQ(retired_, others);
+}
+
+TEST_F(SupervisorRules, AWorkerTakenOutOfTheListIsRetiredOnlyOnceItHasExited) {
+  auto& supervisor = start(catalog::resources());
+  ASSERT_THAT(retired_, IsEmpty());
+  reread_ = config({"vfio"});
+  supervisor.reload();
+  EXPECT_THAT(retired_, IsEmpty()) << "still running: it could write its spec again";
+  supervisor.childExited(launcher_.pidOf("udma"), 0);
+  EXPECT_THAT(retired_, ElementsAre("udma"));
+  supervisor.reload();
+  EXPECT_THAT(retired_, ElementsAre("udma")) << "once is enough";
+  // Enabled again, then taken out again: retired again.
+  reread_ = config({"vfio", "udma"});
+  supervisor.reload();
+  reread_ = config({"vfio"});
+  supervisor.reload();
+  supervisor.childExited(launcher_.pidOf("udma"), 0);
+  EXPECT_THAT(retired_, ElementsAre("udma", "udma"));
+}
+
+TEST_F(SupervisorRules, ShutdownAndCrashesRetireNothing) {
+  auto& supervisor = start(catalog::resources());
+  ready("udma");
+  supervisor.childExited(launcher_.pidOf("usb"), SIGSEGV);  // enabled: restarted, not retired
+  supervisor.stopAll("Terminated");
+  for (const auto& name : catalog::resources()) {
+    if (launcher_.pidOf(name) > 0) supervisor.childExited(launcher_.pidOf(name), 0);
+  }
+  timers_.advance(1h);
+  EXPECT_THAT(retired_, IsEmpty()) << "a spec stays across a restart of the plugin";
 }
 
 TEST_F(SupervisorRules, SighupWithAnInvalidConfigurationChangesNothing) {
