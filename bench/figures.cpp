@@ -85,8 +85,14 @@ bool awaitHealthy(KubeletStandIn& kubelet, const std::string& resource, int64_t 
       kTimeout);
 }
 
-// Deaths no filesystem event reports, with default options: an X server that crashes
-// (its socket file stays) and a member of a two-member IOMMU group taken by a host
-// driver (only sysfs changes). Then what the health check itself costs while idle.
+double timedAllocate(v1beta1::DevicePlugin::Stub& stub, const v1beta1::AllocateRequest& request) {
+  grpc::ClientContext context;
+  v1beta1::AllocateResponse response;
+  auto began = Clock::now();
+  grpc::Status status = stub.Allocate(&context, request, &response);
+  double took = ms(Clock::now() - began);
+  if (!status.ok()) std::cerr << "Allocate failed: " << status.error_message() << "\n";
+  return took;
+}
 
 }  // namespace mvf::bench

@@ -11,6 +11,7 @@
 
 #include "base/result.h"
 #include "kubelet_stand_in/kubelet_stand_in.h"
+#include "proto/deviceplugin.grpc.pb.h"
 #include "tests/support/fake_node.h"
 
 namespace mvf::bench {
@@ -48,10 +49,14 @@ std::vector<std::string> workerArgs(const FakeNode& node);
 // Waits until `resource` lists `healthy` healthy devices over a live stream.
 bool awaitHealthy(KubeletStandIn& kubelet, const std::string& resource, int64_t healthy);
 
+// One Allocate call's round trip, in milliseconds; a failure is said on stderr.
+double timedAllocate(v1beta1::DevicePlugin::Stub& stub, const v1beta1::AllocateRequest& request);
+
 // The figure groups; each returns 0, or 1 after saying what failed.
 int scanFigures(int rounds);
 int workerFigures(int rounds);
 int healthFigures(int rounds);
+int cdiFigures(int rounds);
 int supervisorFigures(int rounds);
 
 }  // namespace mvf::bench

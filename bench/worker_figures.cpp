@@ -109,17 +109,9 @@ int workerFigures(int rounds) {
   auto channel = grpc::CreateChannel("unix://" + node.kubeletDir() + "/udma.sock",
                                      grpc::InsecureChannelCredentials());
   auto stub = v1beta1::DevicePlugin::NewStub(channel);
-  auto call = [](v1beta1::DevicePlugin::Stub& s, const v1beta1::AllocateRequest& r) {
-    grpc::ClientContext context;
-    v1beta1::AllocateResponse response;
-    auto began = Clock::now();
-    grpc::Status status = s.Allocate(&context, r, &response);
-    if (!status.ok()) std::cerr << "Allocate failed: " << status.error_message() << "\n";
-    return ms(Clock::now() - began);
-  };
-  for (int i = 0; i < 100; ++i) call(*stub, request);  // warm up the connection
+  for (int i = 0; i < 100; ++i) timedAllocate(*stub, request);  // warm up the connection
   Stats sequential;
-  for (int i = 0; i < rounds * 40; ++i) sequential.samples.push_back(call(*stub, request));
+  for (int i = 0; i < rounds * 40; ++i) sequential.samples.push_back(timedAllocate(*stub, request));
   report("Allocate, sequential", sequential, "p99 <= 0.5 ms");
   Stats opts;
   for (int i = 0; i < rounds * 40; ++i) {
@@ -138,9 +130,9 @@ int workerFigures(int rounds) {
     clients.emplace_back([&] {
       auto own = v1beta1::DevicePlugin::NewStub(grpc::CreateChannel(
           "unix://" + node.kubeletDir() + "/udma.sock", grpc::InsecureChannelCredentials()));
-      for (int i = 0; i < 50; ++i) call(*own, request);
+      for (int i = 0; i < 50; ++i) timedAllocate(*own, request);
       std::vector<double> mine;
-      for (int i = 0; i < rounds * 10; ++i) mine.push_back(call(*own, request));
+      for (int i = 0; i < rounds * 10; ++i) mine.push_back(timedAllocate(*own, request));
       std::lock_guard lock(mu);
       concurrent.samples.insert(concurrent.samples.end(), mine.begin(), mine.end());
     });
