@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, builds, then shows the plugin at
 # work on a temporary fake node with all five device classes — the kubelet stand-in, the
-# supervisor and its five workers, the capacity table, one Allocate per resource, the
-# supervisor's status, a worker killed and back — and cleans everything up.
+# supervisor and its five workers, the capacity table, one Allocate per resource (with
+# CDI on, as the chart runs it), the vfio worker's CDI spec, the supervisor's status, a
+# worker killed and back — and cleans everything up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -57,8 +58,12 @@ EOF
 step "The kubelet stand-in, and mvf-supervisor starting one worker per resource"
 "$bin/mvfctl" kubelet --dir "$node/kd" >"$work/kubelet.log" 2>&1 &
 pids+=($!)
+# CDI as the chart runs it, with the owner and mode KubeVirt's QEMU (uid/gid 107) needs;
+# the specs go to a dir of the fake node instead of the host's /var/run/cdi.
+mkdir -p "$node/cdi"
 "$bin/mvf-supervisor" --kubelet-dir "$node/kd" --host-root "$root" --run-dir "$node/run" \
-  --status-socket "$node/run/status.sock" 2>"$work/supervisor.log" &
+  --status-socket "$node/run/status.sock" --cdi-dir "$node/cdi" --cdi-devices cri \
+  --cdi-node-gid 107 --cdi-node-file-mode 0660 2>"$work/supervisor.log" &
 pids+=($!)
 for resource in x11 udma vfio igpu usb; do await_kubelet "intel.com/$resource: 1000 devices, 1000 healthy"; done
 echo "What the kubelet now reports, as 'kubectl describe node' shows it:" | indent
@@ -69,11 +74,18 @@ awk '/^Capacity:/ {table = ""; in_table = 1}
      END {printf "%s", table}' "$work/kubelet.log" | indent
 
 step "Allocate, as the kubelet calls it for a container that asks for one of each"
+echo "cdiDevices name each unit in the workers' CDI specs; a runtime without CDI uses the" | indent
+echo "device specs, one with CDI applies the spec's edits over them (owner and mode included)" | indent
 for resource in x11 udma vfio igpu usb; do
   printf '    intel.com/%-5s %s\n' "$resource" \
     "$("$bin/mvfctl" allocate "$resource" "$resource-0" --kubelet-dir "$node/kd" |
       tr -d '\n' | tr -s ' ' | sed 's/^{ "containerResponses": \[ //; s/ \]}$//')"
 done
+
+step "The CDI spec the vfio worker keeps ($node/cdi/intel.com-vfio.json)"
+indent <"$node/cdi/intel.com-vfio.json"
+echo "(fileMode 432 is 0660; ls -l of the spec dir:)" | indent
+ls -l "$node/cdi" | sed 1d | awk '{print $1, $NF}' | indent
 
 step "The supervisor's status (mvfctl status)"
 "$bin/mvfctl" status --status-socket "$node/run/status.sock" | indent
