@@ -9,12 +9,14 @@ packages=(
   # libraries (all from Debian 12; nothing vendored or downloaded)
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
-  libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev
+  libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   # tests (the image's runtime stage is assembled with debootstrap and run under runc)
   libgtest-dev libgmock-dev debootstrap runc
   # the CDI schema test: the CDI project's JSON schema, checked with Debian's jsonschema
   golang-github-container-orchestrated-devices-container-device-interface-dev
   python3 python3-jsonschema
+  # the metrics test: Prometheus' own text parser
+  python3-prometheus-client
 )
 
 missing=()

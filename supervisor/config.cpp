@@ -10,6 +10,7 @@
 #include "base/unix_socket.h"
 #include "catalog/catalog.h"
 #include "cdi/spec_file.h"
+#include "supervisor/metrics.h"
 #include "supervisor/worker_query.h"
 
 namespace mvf::supervisor {
@@ -53,6 +54,9 @@ base::Result<SupervisorConfig> makeConfig(const base::Settings& settings,
   }
   config.workersDir = settings.has("workers-dir") ? settings.text("workers-dir") : selfDir;
   config.statusSocket = settings.text("status-socket");
+  config.metricsAddress = settings.text("metrics-address");
+  if (config.metricsAddress == "off") config.metricsAddress.clear();
+  config.metricsRetry = settings.duration("metrics-retry-interval");
   config.kubeletDir = settings.text("kubelet-dir");
   namespace fs = std::filesystem;
   auto statusDir = fs::path(config.statusSocket).parent_path().lexically_normal();
@@ -126,6 +130,13 @@ std::vector<OptionSpec> supervisorOptions() {
        Scope::kOwnSection, base::absolutePath()},
       {"status-socket", "/run/mvf/status.sock", "the status socket (never in the kubelet dir)",
        Scope::kOwnSection, base::absolutePath()},
+      {"metrics-address", "0.0.0.0:9470",
+       "Prometheus metrics on http://ADDRESS/metrics: PORT, HOST:PORT, [IPv6]:PORT, or off",
+       Scope::kOwnSection, checkMetricsAddress},
+      {"metrics-retry-interval", "30s",
+       "when the metrics address cannot be served (the port taken), try again this often; 0: "
+       "never",
+       Scope::kOwnSection, base::offOrDurationIn(100ms, 1h)},
       {"grace-period", "5s", "SIGTERM to SIGKILL when stopping workers", Scope::kOwnSection,
        base::durationIn(10ms, 10min)},
       {"ready-timeout", "20s", "a worker not ready this long after its start is killed",
@@ -154,6 +165,11 @@ base::Result<ParsedSupervisorOptions> readSupervisorOptions(const std::vector<st
                                    {.section = "supervisor", .sections = catalog::configSections()},
                                    split.own);
   if (!parsed) return parsed.error();
+  // --help and --version parse no settings: there is no config to make.
+  auto action = parsed.value().action;
+  if (action == base::Action::kHelp || action == base::Action::kPrintVersion) {
+    return ParsedSupervisorOptions{std::move(parsed).value(), {}};
+  }
   auto config = makeConfig(parsed.value().settings, selfDir);
   if (!config) return config.error();
   config.value().workerArgs = std::move(split.workers);

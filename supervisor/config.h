@@ -16,7 +16,9 @@ struct SupervisorConfig {
   std::vector<std::string> workers;  // enabled, by name, in start order
   std::string workersDir;            // where mvf-worker-<name> binaries are
   std::string statusSocket;
-  std::string kubeletDir;  // to remove a SIGKILLed worker's socket
+  std::string metricsAddress;           // "" for off
+  base::Duration metricsRetry{30'000};  // 0: never try again
+  std::string kubeletDir;               // to remove a SIGKILLed worker's socket
   // Passed on to every worker: the common worker options given as flags, and --config.
   std::vector<std::string> commonArgs;
   // Passed on to one worker: its own options as given here (--vfio-mode exclusive).

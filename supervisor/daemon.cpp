@@ -19,6 +19,7 @@
 #include "base/signals.h"
 #include "base/unix_socket.h"
 #include "base/version.h"
+#include "supervisor/metrics.h"
 #include "supervisor/status_service.h"
 #include "supervisor/supervisor.h"
 
@@ -74,6 +75,22 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
 
   base::EventLoop loop;
   ProcessLauncher launcher;
+  // The Prometheus endpoint, when on: it shows the snapshot published last, as the status
+  // socket does, so a scrape never waits on the loop or a worker.
+  std::shared_ptr<MetricsEndpoint> metrics;
+  if (!config.metricsAddress.empty()) {
+    metrics = std::make_shared<MetricsEndpoint>(config.metricsAddress);
+  }
+  std::string metricsError;  // why the endpoint is not serving, as last logged
+  auto publish = [&](const v1::SupervisorStatus& snapshot) {
+    v1::SupervisorStatus full = snapshot;
+    if (metrics) {
+      full.set_metrics_address(metrics->address());
+      full.set_metrics_error(metricsError);
+      metrics->publish(full);
+    }
+    status.publish(full);
+  };
   std::mt19937 random{std::random_device{}()};
   Supervisor supervisor(
       config,
@@ -87,7 +104,7 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
          if (!reread) return reread.error();
          return std::move(reread).value().config;
        },
-       .publish = [&status](const v1::SupervisorStatus& snapshot) { status.publish(snapshot); },
+       .publish = publish,
        .stopped = [&loop] { loop.stop(); },
        .retire = retireWorker});
 
@@ -112,6 +129,24 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
       }
     }
   });
+  // The endpoint failing (the port taken: civetweb cannot listen) costs the metrics only:
+  // logged, shown in the status, and tried again every --metrics-retry-interval.
+  std::function<void()> serveMetrics = [&] {
+    auto served = metrics->start();
+    std::string error = served ? "" : served.error().message;
+    if (served) {
+      log->info("Prometheus metrics on http://{}/metrics", metrics->address());
+    } else if (error != metricsError) {
+      log->error("{}; {}", error,
+                 config.metricsRetry.count() > 0
+                     ? "trying again every " + base::formatDuration(config.metricsRetry)
+                     : std::string("not trying again (--metrics-retry-interval 0)"));
+    }
+    metricsError = error;
+    if (!served && config.metricsRetry.count() > 0) loop.after(config.metricsRetry, serveMetrics);
+    publish(supervisor.status());
+  };
+  if (metrics) serveMetrics();
   supervisor.start();
   loop.run();
   server.value()->Shutdown(std::chrono::system_clock::now() + 500ms);

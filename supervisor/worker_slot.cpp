@@ -10,6 +10,7 @@
 
 #include "base/logging.h"
 #include "base/process.h"
+#include "supervisor/metrics.h"
 
 namespace mvf::supervisor {
 namespace {
@@ -56,6 +57,7 @@ v1::WorkerStatus WorkerSlot::status() const {
   v1::WorkerStatus out = status_;
   out.set_consecutive_failures(policy_.failures());
   out.set_crash_looping(policy_.crashLooping());
+  addMetrics(*out.mutable_metrics(), run_);
   return out;
 }
 
@@ -220,6 +222,12 @@ void WorkerSlot::onEvent(const Event& event) {
     case Event::devices:
       status_.set_devices_total(event.total());
       status_.set_devices_healthy(event.healthy());
+      status_.set_mode(event.mode());
+      *status_.mutable_usable_units() = event.usable_units();
+      status_.set_usable_units_total(event.usable_units_total());
+      break;
+    case Event::metrics:
+      run_ = event.counts();  // everything this run counted so far
       break;
     case Event::config_error:
       configError_ = event.detail();  // its exit 78 follows
@@ -266,6 +274,14 @@ void WorkerSlot::onExit(int waitStatus) {
   exit->set_reason(killReason_);
   exit->set_uptime_ms(
       std::chrono::duration_cast<std::chrono::milliseconds>(now - startedAt_).count());
+  ++(*status_.mutable_exits())[std::string(exitReason(*exit))];
+  // This run's counts join the earlier runs'; what it counted after its last metrics
+  // event is lost with it.
+  addMetrics(*status_.mutable_metrics(), run_);
+  run_.Clear();
+  status_.clear_mode();
+  status_.clear_usable_units();
+  status_.clear_usable_units_total();
   std::string what = describeExit(waitStatus) + " after " + seconds(now - startedAt_) +
                      (killReason_.empty() ? "" : " (" + killReason_ + ")");
   pid_ = 0;

@@ -106,7 +106,8 @@ class WorkerSlot {
   std::string killReason_;  // why we killed it, for its exit record
   base::Timers::TimerId readyTimer_ = 0, heartbeatTimer_ = 0, stableTimer_ = 0, restartTimer_ = 0;
 
-  v1::WorkerStatus status_;
+  v1::WorkerStatus status_;  // its metrics: the sum of the runs before this one
+  v1::WorkerMetrics run_;    // this run's counts, from its last metrics event
 };
 
 // "killed by SIGSEGV (core dumped)", "exited with code 78".

@@ -12,6 +12,22 @@
 namespace mvf::testing {
 namespace {
 
+// --help and --version parse no settings: every binary answers them and exits 0.
+TEST(SupervisorCli, HelpAndVersionAnswerWithoutAConfig) {
+  std::vector<std::string> binaries = {MVF_SUPERVISOR};
+  for (const auto& name : kWorkers) {
+    binaries.push_back(fs::path(MVF_SUPERVISOR).parent_path() / ("mvf-worker-" + name));
+  }
+  for (const auto& binary : binaries) {
+    auto help = runCommand({binary, "--help"});
+    EXPECT_EQ(help.exitCode, 0) << binary << "\n" << help.output;
+    EXPECT_THAT(help.output, HasSubstr("Usage: ")) << binary;
+    auto version = runCommand({binary, "--version"});
+    EXPECT_EQ(version.exitCode, 0) << binary << "\n" << version.output;
+    EXPECT_THAT(version.output, HasSubstr(fs::path(binary).filename().string() + " ")) << binary;
+  }
+}
+
 TEST_F(SupervisorTest, AKilledWorkerComesBackAloneAndNoOtherStreamIsTouched) {
   ASSERT_OK(kubelet_.start());
   startSupervisor();

@@ -114,6 +114,10 @@ class SupervisorTest : public ::testing::Test {
                                      "100ms",
                                      "--log-level",
                                      "debug"};
+    // No TCP port unless a test asks: tests run in parallel, and 9470 may be taken.
+    if (std::find(extra.begin(), extra.end(), "--metrics-address") == extra.end()) {
+      args.insert(args.end(), {"--metrics-address", "off"});
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }

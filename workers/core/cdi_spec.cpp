@@ -35,10 +35,11 @@ std::string cdiAnnotationKey(const std::string& name) {
   return "cdi.k8s.io/mvf-" + name + "_devices";
 }
 
-CdiSpec::CdiSpec(CdiConfig config, const std::string& name, HostFs host)
+CdiSpec::CdiSpec(CdiConfig config, const std::string& name, HostFs host, WorkerMetrics* metrics)
     : config_(std::move(config)),
       kind_(catalog::resourceName(name)),
       host_(std::move(host)),
+      metrics_(metrics),
       annotationKey_(cdiAnnotationKey(name)),
       file_(config_.dir, kind_),
       named_(std::make_shared<const std::set<std::string>>()) {}
@@ -110,7 +111,9 @@ void CdiSpec::apply(const Built& built) {
   }
   std::string content = cdi::specJson(kind_, built.devices);
   if (!file_.current(content)) {
-    if (auto wrote = file_.write(content); !wrote) {
+    auto wrote = file_.write(content);
+    if (metrics_ != nullptr) metrics_->cdiSpecWritten(static_cast<bool>(wrote));
+    if (!wrote) {
       // The spec before this one is still whole on disk: keep naming what it has.
       unusable(wrote.error().message);
       return;

@@ -15,6 +15,7 @@
 #include "proto/deviceplugin.pb.h"
 #include "workers/core/host_fs.h"
 #include "workers/core/resource.h"
+#include "workers/core/worker_metrics.h"
 
 namespace mvf::core {
 
@@ -50,8 +51,9 @@ std::string cdiAnnotationKey(const std::string& name);
 // update() runs on the worker's main loop; respond() on any gRPC thread.
 class CdiSpec {
  public:
-  // `name`: the resource's ("vfio", kind intel.com/vfio).
-  CdiSpec(CdiConfig config, const std::string& name, HostFs host);
+  // `name`: the resource's ("vfio", kind intel.com/vfio). `metrics`, when given, counts
+  // the spec's writes.
+  CdiSpec(CdiConfig config, const std::string& name, HostFs host, WorkerMetrics* metrics = nullptr);
 
   // Brings the spec in line with `scan`: rewritten when its content changed or the file
   // was removed or replaced. While the dir is unusable (missing, a file or a symlink, not
@@ -92,6 +94,7 @@ class CdiSpec {
   const CdiConfig config_;
   const std::string kind_;
   const HostFs host_;
+  WorkerMetrics* const metrics_;
   const std::string annotationKey_;
   cdi::SpecFile file_;
   std::string problem_;             // why the spec is unusable now, as last logged

@@ -1,6 +1,7 @@
 #include "workers/core/notifier.h"
 
 #include <fcntl.h>
+#include <limits.h>
 
 #include <cerrno>
 #include <cstring>
@@ -40,11 +41,24 @@ void Notifier::send(mvf::supervisor::v1::WorkerEvent::Kind kind, const std::stri
   write(event);
 }
 
-void Notifier::devices(uint32_t total, uint32_t healthy) {
+void Notifier::devices(uint32_t total, uint32_t healthy, const std::string& mode,
+                       const std::vector<std::string>& usableUnits) {
   mvf::supervisor::v1::WorkerEvent event;
   event.set_event(mvf::supervisor::v1::WorkerEvent::devices);
   event.set_total(total);
   event.set_healthy(healthy);
+  event.set_mode(mode);
+  for (size_t i = 0; i < usableUnits.size() && i < kMaxUnitsInEvent; ++i) {
+    event.add_usable_units(usableUnits[i].substr(0, kMaxUnitIdInEvent));
+  }
+  event.set_usable_units_total(static_cast<uint32_t>(usableUnits.size()));
+  write(event);
+}
+
+void Notifier::metrics(const mvf::supervisor::v1::WorkerMetrics& metrics) {
+  mvf::supervisor::v1::WorkerEvent event;
+  event.set_event(mvf::supervisor::v1::WorkerEvent::metrics);
+  *event.mutable_counts() = metrics;
   write(event);
 }
 
@@ -53,7 +67,16 @@ void Notifier::write(const mvf::supervisor::v1::WorkerEvent& event) {
   mvf::supervisor::v1::WorkerEvent named = event;
   named.set_worker(worker_);
   std::string line = base::toJson(named) + '\n';
-  // Lines are far below PIPE_BUF, so each write is atomic: all of it or nothing.
+  // A write of at most PIPE_BUF bytes to a pipe is atomic (pipe(7)): all of it or, with
+  // O_NONBLOCK and no room, nothing. Every event is bounded well below it (32 unit IDs
+  // of 64 bytes, 17 status codes, two histograms of 12 buckets); one that is not would
+  // be split by a partial write, so it is dropped.
+  if (line.size() > PIPE_BUF) {
+    base::logger("notify")->error("a {} event of {} bytes exceeds PIPE_BUF; dropped",
+                                  mvf::supervisor::v1::WorkerEvent::Kind_Name(event.event()),
+                                  line.size());
+    return;
+  }
   ssize_t written = ::write(fd_.get(), line.data(), line.size());
   if (written >= 0) return;
   if (errno == EAGAIN) {

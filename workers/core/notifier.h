@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "base/result.h"
 #include "base/unique_fd.h"
@@ -24,8 +25,18 @@ class Notifier {
   void ready(const std::string& settingsDigest);
   // An event of `kind`, with `detail` when it is not empty.
   void send(mvf::supervisor::v1::WorkerEvent::Kind kind, const std::string& detail = "");
-  // A `devices` event: the advertised list changed.
-  void devices(uint32_t total, uint32_t healthy);
+  // A `devices` event: the advertised list changed. `usableUnits`: the IDs of the units
+  // usable now, sorted; the event carries the first kMaxUnitsInEvent, each cut to
+  // kMaxUnitIdInEvent bytes, and their number.
+  void devices(uint32_t total, uint32_t healthy, const std::string& mode,
+               const std::vector<std::string>& usableUnits);
+  // A `metrics` event with the worker's counters.
+  void metrics(const mvf::supervisor::v1::WorkerMetrics& metrics);
+
+  // Bounds that keep the worst event (every byte of every ID a control character, which
+  // JSON writes as \u00XX) within PIPE_BUF.
+  static constexpr size_t kMaxUnitsInEvent = 16;
+  static constexpr size_t kMaxUnitIdInEvent = 32;
 
  private:
   void write(const mvf::supervisor::v1::WorkerEvent& event);

@@ -1,6 +1,7 @@
 #include "workers/core/plugin_service.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "base/format.h"
 #include "base/logging.h"
@@ -58,6 +59,7 @@ class ListAndWatchStream final : public grpc::ServerWriteReactor<List> {
   void end(grpc::Status status) { end(std::move(status), false); }
 
   void OnWriteDone(bool ok) override {
+    if (ok) hub_.sent();
     StreamSchedule::Next next;
     grpc::Status status;
     {
@@ -100,7 +102,12 @@ class ListAndWatchStream final : public grpc::ServerWriteReactor<List> {
   StreamSchedule schedule_;
 };
 
-StreamHub::StreamHub(PeerGone onPeerGone) : onPeerGone_(std::move(onPeerGone)) {}
+StreamHub::StreamHub(PeerGone onPeerGone, WorkerMetrics* metrics)
+    : onPeerGone_(std::move(onPeerGone)), metrics_(metrics) {}
+
+void StreamHub::sent() {
+  if (metrics_ != nullptr) metrics_->listAndWatchSent();
+}
 
 void StreamHub::publish(std::shared_ptr<const List> list) {
   std::vector<std::shared_ptr<ListAndWatchStream>> streams;
@@ -164,8 +171,8 @@ void StreamHub::remove(ListAndWatchStream* stream, bool endedByPeer, uint64_t ge
   if (endedByPeer && onPeerGone_) onPeerGone_(generation);
 }
 
-PluginService::PluginService(const Inventory& inventory, StreamHub& hub)
-    : inventory_(inventory), hub_(hub) {}
+PluginService::PluginService(const Inventory& inventory, StreamHub& hub, WorkerMetrics* metrics)
+    : inventory_(inventory), hub_(hub), metrics_(metrics) {}
 
 grpc::ServerUnaryReactor* PluginService::GetDevicePluginOptions(
     grpc::CallbackServerContext* context, const v1beta1::Empty*,
@@ -201,6 +208,7 @@ grpc::ServerUnaryReactor* PluginService::GetPreferredAllocation(
 grpc::ServerUnaryReactor* PluginService::Allocate(grpc::CallbackServerContext* context,
                                                   const v1beta1::AllocateRequest* request,
                                                   v1beta1::AllocateResponse* response) {
+  auto began = std::chrono::steady_clock::now();
   grpc::Status status = inventory_.allocate(*request, response);
   auto log = base::logger("allocate");
   for (int i = 0; i < request->container_requests_size(); ++i) {
@@ -217,6 +225,9 @@ grpc::ServerUnaryReactor* PluginService::Allocate(grpc::CallbackServerContext* c
     response->Clear();
   } else if (request->container_requests_size() == 0) {
     log->info("empty Allocate request; empty response");
+  }
+  if (metrics_ != nullptr) {
+    metrics_->allocated(status.error_code(), std::chrono::steady_clock::now() - began);
   }
   auto* reactor = context->DefaultReactor();
   reactor->Finish(status);

@@ -8,6 +8,7 @@
 
 #include "proto/deviceplugin.grpc.pb.h"
 #include "workers/core/inventory.h"
+#include "workers/core/worker_metrics.h"
 
 namespace mvf::core {
 
@@ -60,7 +61,8 @@ class StreamHub {
   // away — with the registration generation the stream was opened under.
   using PeerGone = std::function<void(uint64_t generation)>;
 
-  explicit StreamHub(PeerGone onPeerGone);
+  // `metrics`, when given, counts the lists sent.
+  explicit StreamHub(PeerGone onPeerGone, WorkerMetrics* metrics = nullptr);
 
   void publish(std::shared_ptr<const v1beta1::ListAndWatchResponse> list);
 
@@ -81,8 +83,10 @@ class StreamHub {
   // Adds a stream, sets its generation and offers it the newest list.
   void add(const std::shared_ptr<ListAndWatchStream>& stream);
   void remove(ListAndWatchStream* stream, bool endedByPeer, uint64_t generation);
+  void sent();  // a stream wrote a list
 
   PeerGone onPeerGone_;
+  WorkerMetrics* const metrics_;
   mutable std::mutex mu_;
   std::shared_ptr<const v1beta1::ListAndWatchResponse> latest_;
   uint64_t published_ = 0;  // lists published so far; numbers latest_
@@ -94,7 +98,8 @@ class StreamHub {
 // their client goes away (OnCancel), so a kubelet restart leaks nothing.
 class PluginService final : public v1beta1::DevicePlugin::CallbackService {
  public:
-  PluginService(const Inventory& inventory, StreamHub& hub);
+  // `metrics`, when given, counts Allocate calls by result and their time.
+  PluginService(const Inventory& inventory, StreamHub& hub, WorkerMetrics* metrics = nullptr);
 
   grpc::ServerUnaryReactor* GetDevicePluginOptions(grpc::CallbackServerContext* context,
                                                    const v1beta1::Empty* request,
@@ -114,6 +119,7 @@ class PluginService final : public v1beta1::DevicePlugin::CallbackService {
  private:
   const Inventory& inventory_;
   StreamHub& hub_;
+  WorkerMetrics* const metrics_;
 };
 
 }  // namespace mvf::core

@@ -5,6 +5,7 @@
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -24,6 +25,7 @@
 #include "workers/core/plugin_socket.h"
 #include "workers/core/registrar.h"
 #include "workers/core/registration_loop.h"
+#include "workers/core/worker_metrics.h"
 
 namespace mvf::core {
 namespace {
@@ -45,17 +47,20 @@ class Worker::Impl final : private RegistrationLoop::Effects {
       : config_(std::move(config)),
         signals_(std::move(signals)),
         resource_(std::move(resource)),
-        cdi_(config_.cdi, config_.name, resource_->host()),
+        metrics_([this] { onMetricsChanged(); }),
+        cdi_(config_.cdi, config_.name, resource_->host(), &metrics_),
         inventory_(
             *resource_, config_.resourceName, config_.mode, config_.sharedCount,
             [this](const std::string& why) {
               loop_.post([this, why] { rescan("Allocate's re-check: " + why); });
             },
             &cdi_),
-        hub_([this](uint64_t generation) {
-          loop_.post([this, generation] { onPeerGone(generation); });
-        }),
-        service_(inventory_, hub_),
+        hub_(
+            [this](uint64_t generation) {
+              loop_.post([this, generation] { onPeerGone(generation); });
+            },
+            &metrics_),
+        service_(inventory_, hub_, &metrics_),
         registrar_(config_.kubeletSocket, config_.resourceName, config_.name + ".sock"),
         health_(loop_, *resource_, config_.health,
                 [this](const std::string& why) { rescan("health check: " + why); }),
@@ -146,7 +151,11 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   }
   void cancelRegister() override { registrar_.cancel(); }
   void ready() override { notifier_.ready(config_.settingsDigest); }
-  void registered() override { notifier_.send(Event::registered); }
+  void registered() override {
+    registeredOnce_ = true;
+    metrics_.registered();
+    notifier_.send(Event::registered);
+  }
   void unregistered(const std::string& why) override { notifier_.send(Event::unregistered, why); }
 
   // A stream ended by its peer. Only the loss of the current registration's last stream
@@ -175,7 +184,9 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   // --- devices ---
 
   void rescan(const std::string& why) {
+    auto began = std::chrono::steady_clock::now();
     Scan scan = resource_->scan();
+    metrics_.scanned(std::chrono::steady_clock::now() - began);
     if (scan.recheck && recheckTimer_ == 0) {
       recheckTimer_ = loop_.after(config_.recheck, [this] {
         recheckTimer_ = 0;
@@ -188,9 +199,20 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     problems_ = std::move(problems);
     // The spec first: a device the kubelet may allocate is already in it.
     cdi_.update(scan);
+    std::vector<std::string> usable;
+    for (const auto& unit : scan.units) {
+      if (unit.usable()) usable.push_back(unit.id);
+    }
+    std::sort(usable.begin(), usable.end());
     ListChange change = inventory_.update(std::move(scan));
     auto counts = inventory_.counts();
+    // What a shared slot grants may change while the list stays the same.
+    if (usable != usable_ && scanned_ && change.empty()) {
+      usable_ = std::move(usable);
+      sendDevices();
+    }
     if (change.empty() && scanned_) return;
+    usable_ = std::move(usable);
     std::string why_nothing =
         counts.healthy == 0 ? " (" + inventory_.whyNothingUsable() + ")" : std::string();
     if (!scanned_) {
@@ -201,7 +223,20 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     }
     scanned_ = true;
     hub_.publish(inventory_.list());
-    notifier_.devices(counts.total, counts.healthy);
+    sendDevices();
+  }
+
+  void sendDevices() {
+    auto counts = inventory_.counts();
+    notifier_.devices(counts.total, counts.healthy,
+                      config_.mode == Mode::kShared ? "shared" : "exclusive", usable_);
+  }
+
+  // --- metrics (README, "Metrics") ---
+
+  // A change was counted: one event for every change until the loop gets to it.
+  void onMetricsChanged() {
+    loop_.post([this] { notifier_.metrics(metrics_.snapshot()); });
   }
 
   // Keeps the watches on the plugin dir and the resource's dirs; a dir watched for the
@@ -246,6 +281,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
 
   void heartbeat() {
     notifier_.send(Event::heartbeat);
+    notifier_.metrics(metrics_.snapshot());
     loop_.after(config_.heartbeat, [this] { heartbeat(); });
   }
 
@@ -289,7 +325,10 @@ class Worker::Impl final : private RegistrationLoop::Effects {
       cdi_.refresh();  // a rescan updated the spec already
     }
     if (socketGone) registration_.ownSocketRemoved();
-    if (kubeletStarted) registration_.kubeletSocketCreated();
+    if (kubeletStarted) {
+      if (registeredOnce_) metrics_.kubeletRestarted();
+      registration_.kubeletSocketCreated();
+    }
     updateWatches();
   }
 
@@ -297,6 +336,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   base::UniqueFd signals_;  // SIGTERM, SIGINT, SIGHUP
   std::unique_ptr<Resource> resource_;
   base::EventLoop loop_;
+  WorkerMetrics metrics_;
   CdiSpec cdi_;
   Inventory inventory_;
   StreamHub hub_;
@@ -312,6 +352,8 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   std::shared_ptr<spdlog::logger> log_;
 
   bool scanned_ = false;
+  bool registeredOnce_ = false;      // a kubelet.sock created after this is a kubelet restart
+  std::vector<std::string> usable_;  // IDs of the units usable at the last scan, sorted
   bool polling_ = false;
   Problems problems_;  // of the last scan, to log what changed
   base::EventLoop::TimerId recheckTimer_ = 0;
