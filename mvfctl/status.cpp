@@ -49,6 +49,13 @@ int runStatus(const std::vector<std::string>& args) {
   std::printf("mvf-supervisor %s, pid %d, up %.1fs: %s\n", status.version().c_str(), status.pid(),
               static_cast<double>(status.uptime_ms()) / 1000.0,
               mvf::supervisor::v1::SupervisorStatus::Overall_Name(status.overall()).c_str());
+  if (status.metrics_address().empty()) {
+    std::printf("metrics: off\n");
+  } else if (!status.metrics_error().empty()) {
+    std::printf("metrics: NOT SERVING: %s\n", status.metrics_error().c_str());
+  } else {
+    std::printf("metrics: http://%s/metrics\n", status.metrics_address().c_str());
+  }
   std::printf("%-6s %-9s %-7s %-10s %-11s %-9s %-8s %s\n", "WORKER", "STATE", "PID", "REGISTERED",
               "DEVICES", "RESTARTS", "NEXT", "LAST EXIT");
   for (const auto& worker : status.workers()) {

@@ -223,6 +223,8 @@ TEST_F(MetricsTest, APortTakenCostsTheMetricsOnlyAndIsTriedAgain) {
   });
   ASSERT_TRUE(failing);
   EXPECT_EQ(failing->metrics_address(), "127.0.0.1:" + std::to_string(port_));
+  auto shown = runCommand({MVFCTL, "status", "--status-socket", statusSocket()});
+  EXPECT_THAT(shown.output, ::testing::HasSubstr("metrics: NOT SERVING: cannot serve metrics on"));
 
   taken.fd.reset();  // the port is free again
   ASSERT_TRUE(awaitStatus([](const v1::SupervisorStatus& s) { return s.metrics_error().empty(); }));
@@ -239,6 +241,8 @@ TEST_F(MetricsTest, OffServesNothing) {
   auto running = status();
   ASSERT_TRUE(running);
   EXPECT_EQ(running->metrics_address(), "");
+  auto shown = runCommand({MVFCTL, "status", "--status-socket", statusSocket()});
+  EXPECT_THAT(shown.output, ::testing::HasSubstr("metrics: off"));
   EXPECT_THAT(log(), ::testing::Not(::testing::HasSubstr("Prometheus metrics on")));
 }
 
