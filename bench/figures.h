@@ -57,6 +57,7 @@ int scanFigures(int rounds);
 int workerFigures(int rounds);
 int healthFigures(int rounds);
 int cdiFigures(int rounds);
+int metricsFigures(int rounds);
 int supervisorFigures(int rounds);
 
 }  // namespace mvf::bench

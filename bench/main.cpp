@@ -2,7 +2,7 @@
 // kubelet stand-in on fake nodes, and prints them next to their targets. Figures, not
 // pass/fail: tests assert behaviour, this shows speed and memory.
 //
-//   build/bin/mvf-bench [--rounds N] [--only scan,worker,health,cdi,supervisor]
+//   build/bin/mvf-bench [--rounds N] [--only scan,worker,health,cdi,metrics,supervisor]
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <set>
@@ -16,7 +16,7 @@ namespace {
 
 namespace po = boost::program_options;
 
-const std::set<std::string> kGroups = {"scan", "worker", "health", "cdi", "supervisor"};
+const std::set<std::string> kGroups = {"scan", "worker", "health", "cdi", "metrics", "supervisor"};
 
 int run(int argc, char** argv) {
   int rounds = 50;
@@ -27,7 +27,7 @@ int run(int argc, char** argv) {
       ("rounds", po::value(&rounds)->default_value(50), "samples per figure, >= 1")  //
       ("only", po::value(&onlyList),
        "figure groups to run, comma-separated: "
-       "scan, worker, health, cdi, supervisor (default: all)");
+       "scan, worker, health, cdi, metrics, supervisor (default: all)");
   po::variables_map given;
   try {
     po::store(
@@ -54,7 +54,7 @@ int run(int argc, char** argv) {
   for (std::string group; std::getline(groups, group, ',');) {
     if (!kGroups.contains(group)) {
       std::cerr << "mvf-bench: --only: unknown figure group '" << group
-                << "' (known: scan, worker, health, cdi, supervisor)\n";
+                << "' (known: scan, worker, health, cdi, metrics, supervisor)\n";
       return 2;
     }
     only.insert(group);
@@ -76,6 +76,9 @@ int run(int argc, char** argv) {
   }
   if (wanted("cdi")) {
     if (int failed = cdiFigures(rounds)) return failed;
+  }
+  if (wanted("metrics")) {
+    if (int failed = metricsFigures(rounds)) return failed;
   }
   if (wanted("supervisor")) return supervisorFigures(rounds);
   return 0;

@@ -159,6 +159,4 @@ int supervisorFigures(int rounds) {
   return 0;
 }
 
-// The udma worker alone against the kubelet stand-in, with default options.
-
 }  // namespace mvf::bench
