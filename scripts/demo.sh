@@ -2,8 +2,8 @@
 # The README's first command: installs what is missing, builds, then shows the plugin at
 # work on a temporary fake node with all five device classes — the kubelet stand-in, the
 # supervisor and its five workers, the capacity table, one Allocate per resource (with
-# CDI on, as the chart runs it), the vfio worker's CDI spec, the supervisor's status, a
-# worker killed and back — and cleans everything up.
+# CDI on, as the chart runs it), a few Prometheus metric lines, the vfio worker's CDI
+# spec, the supervisor's status, a worker killed and back — and cleans everything up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -58,12 +58,14 @@ EOF
 step "The kubelet stand-in, and mvf-supervisor starting one worker per resource"
 "$bin/mvfctl" kubelet --dir "$node/kd" >"$work/kubelet.log" 2>&1 &
 pids+=($!)
+metrics_port=9470
 # CDI as the chart runs it, with the owner and mode KubeVirt's QEMU (uid/gid 107) needs;
 # the specs go to a dir of the fake node instead of the host's /var/run/cdi.
 mkdir -p "$node/cdi"
 "$bin/mvf-supervisor" --kubelet-dir "$node/kd" --host-root "$root" --run-dir "$node/run" \
   --status-socket "$node/run/status.sock" --cdi-dir "$node/cdi" --cdi-devices cri \
-  --cdi-node-gid 107 --cdi-node-file-mode 0660 2>"$work/supervisor.log" &
+  --cdi-node-gid 107 --cdi-node-file-mode 0660 --metrics-address "127.0.0.1:$metrics_port" \
+  2>"$work/supervisor.log" &
 pids+=($!)
 for resource in x11 udma vfio igpu usb; do await_kubelet "intel.com/$resource: 1000 devices, 1000 healthy"; done
 echo "What the kubelet now reports, as 'kubectl describe node' shows it:" | indent
@@ -81,6 +83,28 @@ for resource in x11 udma vfio igpu usb; do
     "$("$bin/mvfctl" allocate "$resource" "$resource-0" --kubelet-dir "$node/kd" |
       tr -d '\n' | tr -s ' ' | sed 's/^{ "containerResponses": \[ //; s/ \]}$//')"
 done
+
+step "Prometheus metrics (http://127.0.0.1:$metrics_port/metrics, a few of its lines)"
+# bash's /dev/tcp: no HTTP client needed on a fresh machine.
+scrape() {
+  exec 3<>"/dev/tcp/127.0.0.1/$metrics_port" || return 1
+  printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+  cat <&3
+  exec 3<&-
+}
+# The workers' counts reach the supervisor a moment after the Allocates.
+for _ in $(seq 100); do
+  metrics=$(scrape 2>/dev/null) || break
+  grep -q '^mvf_allocate_requests_total{code="OK",resource="intel.com/usb"}' <<<"$metrics" && break
+  sleep 0.05
+done
+if [ -n "${metrics:-}" ]; then
+  grep -E '^mvf_(worker_up|devices_healthy|allocate_requests_total|registrations_total)\{' \
+    <<<"$metrics" | grep -E 'udma|vfio' | indent
+  echo "... $(grep -c '^mvf_' <<<"$metrics") mvf_ series in all (README, \"Metrics\")" | indent
+else
+  echo "port $metrics_port is taken here: see mvfctl status below for the metrics' state" | indent
+fi
 
 step "The CDI spec the vfio worker keeps ($node/cdi/intel.com-vfio.json)"
 indent <"$node/cdi/intel.com-vfio.json"
