@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "base/format.h"
+
 namespace mvf::kubelet {
 namespace {
 
@@ -111,6 +113,57 @@ class KubeletStandIn::Registration final : public v1beta1::Registration::Service
   KubeletStandIn& owner_;
 };
 
+// The kubelet's pod-resources server (pkg/kubelet/apis/podresources/server_v1.go), answered
+// from what the stand-in recorded.
+class KubeletStandIn::PodResources final : public ::v1::PodResourcesLister::Service {
+ public:
+  explicit PodResources(KubeletStandIn& owner) : owner_(owner) {}
+  grpc::Status List(grpc::ServerContext*, const ::v1::ListPodResourcesRequest*,
+                    ::v1::ListPodResourcesResponse* response) override {
+    *response = owner_.listPodResources();
+    return grpc::Status::OK;
+  }
+  grpc::Status GetAllocatableResources(grpc::ServerContext*,
+                                       const ::v1::AllocatableResourcesRequest*,
+                                       ::v1::AllocatableResourcesResponse* response) override {
+    *response = owner_.allocatableResources();
+    return grpc::Status::OK;
+  }
+  grpc::Status Get(grpc::ServerContext*, const ::v1::GetPodResourcesRequest* request,
+                   ::v1::GetPodResourcesResponse* response) override {
+    std::lock_guard lock(owner_.mu_);
+    auto it = owner_.pods_.find({request->pod_namespace(), request->pod_name()});
+    if (it == owner_.pods_.end()) {
+      // The kubelet's words; a Go error reaches the client as UNKNOWN.
+      return {grpc::StatusCode::UNKNOWN, "pod " + request->pod_name() + " in namespace " +
+                                             request->pod_namespace() + " not found"};
+    }
+    *response->mutable_pod_resources() =
+        owner_.podResourcesOf(it->first.first, it->first.second, it->second);
+    return grpc::Status::OK;
+  }
+
+ private:
+  KubeletStandIn& owner_;
+};
+
+base::Status KubeletStandIn::servePodResources() {
+  const std::string& socket = options_.podResourcesSocket;
+  std::error_code ec;
+  fs::create_directories(fs::path(socket).parent_path(), ec);
+  if (ec) return base::Error{"mkdir for " + socket + ": " + ec.message(), ec.value()};
+  // The kubelet removes the socket it left and listens anew on each start.
+  fs::remove(socket, ec);
+  podResourcesService_ = std::make_unique<PodResources>(*this);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("unix://" + socket, grpc::InsecureServerCredentials());
+  builder.RegisterService(podResourcesService_.get());
+  podResourcesServer_ = builder.BuildAndStart();
+  if (!podResourcesServer_) return base::Error{"cannot listen on " + socket};
+  changed("pod-resources API listening on " + socket);
+  return base::ok();
+}
+
 KubeletStandIn::KubeletStandIn(std::string dir) : KubeletStandIn(std::move(dir), Options{}) {}
 
 KubeletStandIn::KubeletStandIn(std::string dir, Options options)
@@ -134,10 +187,14 @@ base::Status KubeletStandIn::start() {
   server_ = builder.BuildAndStart();
   if (!server_) return base::Error{"cannot listen on " + dir_ + "/kubelet.sock"};
   changed("kubelet listening on " + dir_ + "/kubelet.sock");
-  return base::ok();
+  return options_.podResourcesSocket.empty() ? base::ok() : servePodResources();
 }
 
 void KubeletStandIn::stop() {
+  if (podResourcesServer_) {
+    podResourcesServer_->Shutdown(std::chrono::system_clock::now() + 1s);
+    podResourcesServer_.reset();
+  }
   if (server_) {
     // Waits for Register handlers, so none adds a client after this.
     server_->Shutdown(std::chrono::system_clock::now() + 1s);
@@ -161,6 +218,7 @@ base::Status KubeletStandIn::restart() {
     std::lock_guard lock(mu_);
     // The checkpoint brings every resource back with empty device sets and a stopped
     // endpoint: capacity 0 until its plugin registers again (manager.go, readCheckpoint).
+    // It keeps what each container was allocated: pods_ stays.
     for (auto& [name, state] : node_) {
       state.devices.clear();
       state.stopped = true;

@@ -16,6 +16,7 @@
 
 #include "base/result.h"
 #include "proto/deviceplugin.grpc.pb.h"
+#include "proto/podresources.grpc.pb.h"
 
 namespace mvf::kubelet {
 
@@ -39,6 +40,15 @@ struct ResourceState {
 
 using Node = std::map<std::string, ResourceState>;
 
+// One container of one pod, as the pod-resources API names it.
+struct PodRef {
+  std::string podNamespace;
+  std::string pod;
+  std::string container;
+
+  std::string text() const { return podNamespace + "/" + pod + "/" + container; }
+};
+
 // "1000" → "1k", as kubectl prints a DecimalSI quantity.
 std::string formatQuantity(int64_t value);
 
@@ -53,6 +63,12 @@ bool isExtendedResourceName(const std::string& name);
 // (the v1.32 hazard: docs/architecture.md, "What the kubelet does"). restart() is a kubelet
 // restart: connections drop, every plain file in the dir but the checkpoint is deleted, and it
 // listens anew with every known resource at zero until its plugin registers again.
+//
+// With Options::podResourcesSocket it also serves the pod-resources API v1 there, as the
+// kubelet does on /var/lib/kubelet/pod-resources/kubelet.sock: List reports what each
+// container got from a successful allocate() for a PodRef, Get one pod of it, and
+// GetAllocatableResources the healthy devices of every resource with a live stream. What
+// was allocated outlives restart(), as the kubelet's checkpoint keeps it.
 class KubeletStandIn {
  public:
   struct Options {
@@ -60,6 +76,8 @@ class KubeletStandIn {
     std::chrono::milliseconds gracePeriod = std::chrono::minutes(5);
     // Called after every change of state, with a line saying what happened.
     std::function<void(const std::string&)> onEvent;
+    // Where to serve the pod-resources API (its dir is created); "" for nowhere.
+    std::string podResourcesSocket;
   };
 
   explicit KubeletStandIn(std::string dir);
@@ -85,27 +103,50 @@ class KubeletStandIn {
   // Calls Allocate on a registered resource's plugin, as the kubelet does.
   grpc::Status allocate(const std::string& resource, const v1beta1::AllocateRequest& request,
                         v1beta1::AllocateResponse* response);
+  // The same for one container of a pod, whose request is its one container request (the
+  // kubelet allocates container by container). When the plugin answers OK with a container
+  // response, the container's IDs of `resource` are recorded, replacing any it had, for
+  // the pod-resources API to report; a failed Allocate records nothing.
+  grpc::Status allocate(const std::string& resource, const v1beta1::AllocateRequest& request,
+                        v1beta1::AllocateResponse* response, const PodRef& pod);
+  // The pod is gone: List no longer reports it. False when no pod of that name held any.
+  bool removePod(const std::string& podNamespace, const std::string& pod);
+
+  // What the pod-resources API answers now.
+  ::v1::ListPodResourcesResponse listPodResources() const;
+  ::v1::AllocatableResourcesResponse allocatableResources() const;
 
   const std::string& dir() const { return dir_; }
 
  private:
   class Registration;
+  class PodResources;
   struct Client;
+  // Per container name, per resource: the devices Allocate succeeded for (their IDs and
+  // the NUMA nodes advertised with them), as the kubelet's podDevices keeps them.
+  using PodDevices = std::map<std::string, std::map<std::string, std::vector<v1beta1::Device>>>;
 
   grpc::Status registerPlugin(const v1beta1::RegisterRequest& request);
   void readStream(std::shared_ptr<Client> client);
   void changed(const std::string& event);
+  base::Status servePodResources();
+  // The pod-resources message of one pod; mu_ held.
+  ::v1::PodResources podResourcesOf(const std::string& podNamespace, const std::string& pod,
+                                    const PodDevices& devices) const;
 
   const std::string dir_;
   const Options options_;
   std::unique_ptr<Registration> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<PodResources> podResourcesService_;
+  std::unique_ptr<grpc::Server> podResourcesServer_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   Node node_;
-  std::map<std::string, std::shared_ptr<Client>> clients_;  // by resource: the current one
-  std::vector<std::shared_ptr<Client>> allClients_;         // every stream reader, to join
+  std::map<std::string, std::shared_ptr<Client>> clients_;          // by resource: the current one
+  std::vector<std::shared_ptr<Client>> allClients_;                 // every stream reader, to join
+  std::map<std::pair<std::string, std::string>, PodDevices> pods_;  // by namespace, name
 };
 
 }  // namespace mvf::kubelet

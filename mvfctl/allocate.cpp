@@ -30,12 +30,7 @@ int runAllocate(const std::vector<std::string>& args) {
   if (values.count("ids")) {
     for (const auto& group : values["ids"].as<std::vector<std::string>>()) {
       auto* container = request.add_container_requests();
-      size_t start = 0;
-      while (start <= group.size()) {
-        size_t comma = std::min(group.find(',', start), group.size());
-        if (comma > start) container->add_devices_ids(group.substr(start, comma - start));
-        start = comma + 1;
-      }
+      for (const auto& id : splitList(group, ',')) container->add_devices_ids(id);
     }
   }
   grpc::ClientContext context;

@@ -2,9 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <iostream>
 #include <mutex>
 
+#include "base/grpc_code.h"
 #include "base/process.h"
 
 namespace mvf::mvfctl {
@@ -31,16 +33,28 @@ std::optional<int> parse(const std::vector<std::string>& args, po::options_descr
     po::store(
         po::command_line_parser(args).options(options).positional(positional).style(style).run(),
         values);
+    // --help before the check of required options (kubelet's --dir).
+    if (values.count("help")) {
+      std::cout << "Usage: mvfctl " << command << " [options]\n" << options;
+      return base::kExitOk;
+    }
     po::notify(values);
   } catch (const po::error& e) {
     std::cerr << "mvfctl " << command << ": " << e.what() << "\n";
     return base::kExitUsage;
   }
-  if (values.count("help")) {
-    std::cout << "Usage: mvfctl " << command << " [options]\n" << options;
-    return base::kExitOk;
-  }
   return std::nullopt;
+}
+
+std::vector<std::string> splitList(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = std::min(text.find(separator, start), text.size());
+    if (end > start) parts.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
 }
 
 void addTargetOptions(po::options_description& options) {
@@ -65,27 +79,8 @@ std::unique_ptr<v1beta1::DevicePlugin::Stub> connect(const Target& target) {
       grpc::CreateChannel("unix://" + target.socket, grpc::InsecureChannelCredentials()));
 }
 
-// The name of a gRPC status code, as grpc/status.h spells it.
 std::string codeName(grpc::StatusCode code) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  auto index = static_cast<size_t>(code);
-  return index < std::size(kNames) ? kNames[index] : "code " + std::to_string(index);
+  return std::string(base::grpcCodeName(static_cast<int>(code)));
 }
 
 std::string failure(const std::string& what, const Target& target, const grpc::Status& status) {
@@ -101,10 +96,15 @@ void addStatusOptions(po::options_description& options) {
 
 // Asks the supervisor for its status; an error text when it does not answer.
 base::Result<mvf::supervisor::v1::SupervisorStatus> fetchStatus(const std::string& socket) {
+  return fetchStatus(socket, std::chrono::system_clock::now() + std::chrono::seconds(3));
+}
+
+base::Result<mvf::supervisor::v1::SupervisorStatus> fetchStatus(
+    const std::string& socket, std::chrono::system_clock::time_point deadline) {
   auto stub = mvf::supervisor::v1::Supervisor::NewStub(
       grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  context.set_deadline(deadline);
   mvf::supervisor::v1::SupervisorStatus status;
   grpc::Status result = stub->GetStatus(&context, {}, &status);
   if (!result.ok()) {

@@ -16,7 +16,10 @@ const char* kUsage = R"(Usage: mvfctl <command> [options]
 Commands:
   kubelet --dir DIR              run a kubelet stand-in on DIR/kubelet.sock; prints
                                  registrations and capacity like `kubectl describe node`.
-                                 SIGHUP restarts it the way a kubelet restarts.
+                                 SIGHUP restarts it the way a kubelet restarts. With
+                                 --pod-resources-socket PATH it serves the pod-resources
+                                 API there and reads commands on stdin: allocate
+                                 RESOURCE NAMESPACE/POD/CONTAINER IDS, remove NAMESPACE/POD
   devices WORKER|--socket PATH   list the devices a worker advertises (its first
                                  ListAndWatch message); --watch keeps printing updates
   allocate WORKER|--socket PATH IDS...
@@ -26,11 +29,16 @@ Commands:
                                  restarts, last exit, registration and devices
   health [--ready]               exit 0 if the supervisor answers (liveness); with
                                  --ready, only if every enabled worker is registered
+  allocations [--json]           which namespace/pod/container holds which device IDs
+                                 (the kubelet's pod-resources API), and what a shared
+                                 ID grants now (the supervisor's status)
   --version                      print the version
 
 WORKER is x11, udma, vfio, igpu or usb: its socket in --kubelet-dir
-(default /var/lib/kubelet/device-plugins). status and health take --status-socket
-(default /run/mvf/status.sock). Run `mvfctl <command> --help` for options.
+(default /var/lib/kubelet/device-plugins). status, health and allocations take
+--status-socket (default /run/mvf/status.sock); allocations --pod-resources-socket
+(default /var/lib/kubelet/pod-resources/kubelet.sock). Run `mvfctl <command> --help`
+for options.
 )";
 
 }  // namespace
@@ -54,6 +62,7 @@ int main(int argc, char** argv) {
   if (command == "allocate") return mvfctl::runAllocate(args);
   if (command == "status") return mvfctl::runStatus(args);
   if (command == "health") return mvfctl::runHealth(args);
+  if (command == "allocations") return mvfctl::runAllocations(args);
   std::cerr << "mvfctl: unknown command '" << command << "'\n" << kUsage;
   return base::kExitUsage;
 }

@@ -2,38 +2,20 @@
 // (pkg/apis/deviceplugin/v1beta1/api.proto): package, services, methods, and every message's fields
 // by number, type and label. A change to proto/deviceplugin.proto that a real kubelet would not
 // understand fails here.
-#include <google/protobuf/descriptor.h>
-#include <gtest/gtest.h>
-
-#include <map>
-#include <set>
-#include <string>
-
 #include "proto/deviceplugin.pb.h"
+#include "tests/unit/proto_contract.h"
 
 namespace {
 
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 using google::protobuf::FileDescriptor;
-
-struct Field {
-  int number;
-  FieldDescriptor::Type type;
-  bool repeated;
-  std::string messageType = "";  // full name, for message fields
-};
-
-using Type = FieldDescriptor::Type;
-constexpr auto kString = FieldDescriptor::TYPE_STRING;
-constexpr auto kBool = FieldDescriptor::TYPE_BOOL;
-constexpr auto kInt64 = FieldDescriptor::TYPE_INT64;
-constexpr auto kInt32 = FieldDescriptor::TYPE_INT32;
-constexpr auto kMessage = FieldDescriptor::TYPE_MESSAGE;
+using mvf::testing::ContractMessages;
+using namespace mvf::testing::field_types;
 
 // message → field name → field. Map fields are listed as what they are on the wire: a
 // repeated entry message with key = 1 and value = 2.
-const std::map<std::string, std::map<std::string, Field>> kMessages = {
+const ContractMessages kMessages = {
     {"DevicePluginOptions",
      {{"pre_start_required", {1, kBool, false}},
       {"get_preferred_allocation_available", {2, kBool, false}}}},
@@ -92,29 +74,7 @@ TEST(WireContract, PackageIsV1beta1SoRpcPathsMatchTheKubelets) {
 }
 
 TEST(WireContract, EveryMessageHasExactlyTheKubeletsFields) {
-  std::set<std::string> declared;
-  for (int i = 0; i < file()->message_type_count(); ++i) {
-    declared.insert(file()->message_type(i)->name());
-  }
-  std::set<std::string> expected;
-  for (const auto& [name, fields] : kMessages) expected.insert(name);
-  EXPECT_EQ(declared, expected);
-
-  for (const auto& [name, fields] : kMessages) {
-    const Descriptor* message = file()->FindMessageTypeByName(name);
-    ASSERT_NE(message, nullptr) << name;
-    EXPECT_EQ(message->field_count(), static_cast<int>(fields.size())) << name;
-    for (const auto& [fieldName, want] : fields) {
-      const FieldDescriptor* field = message->FindFieldByName(fieldName);
-      ASSERT_NE(field, nullptr) << name << "." << fieldName;
-      EXPECT_EQ(field->number(), want.number) << name << "." << fieldName;
-      EXPECT_EQ(field->type(), want.type) << name << "." << fieldName;
-      EXPECT_EQ(field->is_repeated(), want.repeated) << name << "." << fieldName;
-      if (want.type == kMessage) {
-        EXPECT_EQ(field->message_type()->full_name(), want.messageType) << name << "." << fieldName;
-      }
-    }
-  }
+  mvf::testing::expectExactlyTheseMessages(file(), kMessages);
 }
 
 TEST(WireContract, MapFieldsAreStringToStringEntries) {
@@ -129,37 +89,19 @@ TEST(WireContract, MapFieldsAreStringToStringEntries) {
   }
 }
 
-struct Method {
-  std::string input;
-  std::string output;
-  bool serverStreaming;
-};
-
 TEST(WireContract, ServicesAndMethods) {
-  const std::map<std::string, std::map<std::string, Method>> services = {
-      {"Registration", {{"Register", {"RegisterRequest", "Empty", false}}}},
+  const std::map<std::string, std::map<std::string, mvf::testing::ContractMethod>> services = {
+      {"Registration", {{"Register", {"RegisterRequest", "Empty"}}}},
       {"DevicePlugin",
-       {{"GetDevicePluginOptions", {"Empty", "DevicePluginOptions", false}},
+       {{"GetDevicePluginOptions", {"Empty", "DevicePluginOptions"}},
         {"ListAndWatch", {"Empty", "ListAndWatchResponse", true}},
-        {"GetPreferredAllocation",
-         {"PreferredAllocationRequest", "PreferredAllocationResponse", false}},
-        {"Allocate", {"AllocateRequest", "AllocateResponse", false}},
-        {"PreStartContainer", {"PreStartContainerRequest", "PreStartContainerResponse", false}}}},
+        {"GetPreferredAllocation", {"PreferredAllocationRequest", "PreferredAllocationResponse"}},
+        {"Allocate", {"AllocateRequest", "AllocateResponse"}},
+        {"PreStartContainer", {"PreStartContainerRequest", "PreStartContainerResponse"}}}},
   };
   ASSERT_EQ(file()->service_count(), 2);
   for (const auto& [serviceName, methods] : services) {
-    const auto* service = file()->FindServiceByName(serviceName);
-    ASSERT_NE(service, nullptr) << serviceName;
-    EXPECT_EQ(service->method_count(), static_cast<int>(methods.size())) << serviceName;
-    for (const auto& [methodName, want] : methods) {
-      const auto* method = service->FindMethodByName(methodName);
-      ASSERT_NE(method, nullptr) << methodName;
-      EXPECT_EQ(method->full_name(), "v1beta1." + serviceName + "." + methodName);
-      EXPECT_EQ(method->input_type()->name(), want.input) << methodName;
-      EXPECT_EQ(method->output_type()->name(), want.output) << methodName;
-      EXPECT_EQ(method->server_streaming(), want.serverStreaming) << methodName;
-      EXPECT_FALSE(method->client_streaming()) << methodName;
-    }
+    mvf::testing::expectExactlyTheseMethods(file()->FindServiceByName(serviceName), methods);
   }
 }
 
