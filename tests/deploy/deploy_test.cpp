@@ -3,20 +3,35 @@
 // ConfigMap renders, with the default values, the manifest's config, and the binaries
 // accept it; the DaemonSet template, rendered here for a few sets of values, is the
 // manifest with the default ones, never has an init container, writes to no host path but
-// the kubelet's plugin dir and the CDI dir, and refuses the removed deviceGroup.* values;
-// the host paths are the ones the workers read; the resource names are the plugin's.
+// the kubelet's plugin dir and the CDI dir, mounts the kubelet's pod-resources dir read-only
+// only when asked, and refuses the removed deviceGroup.* values;
+// the host paths are the ones the workers read; the resource names are the plugin's. The
+// metrics flag, port and scrape annotations follow metrics.*, and the optional PodMonitor
+// selects the DaemonSet's pods and port; the Grafana dashboard (deploy/grafana) reads only
+// metrics the plugin exports, per node.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 
+#include "base/unique_fd.h"
+#include "catalog/catalog.h"
+#include "supervisor/metrics.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::testing {
@@ -155,18 +170,23 @@ std::optional<std::string> helper(const std::string& name, const std::string& va
 }
 
 struct Rendering {
-  std::vector<std::string> lines;  // the DaemonSet document
+  std::vector<std::string> lines;  // the template's document
   std::string error;               // a {{ fail }}'s message: then Helm renders nothing
 };
 
-// The chart's daemonset.yaml with values.yaml and `overrides`, rendered line by line. Its
-// directives are few, so they are rendered here: {{- if }} / {{- else }} / {{- with }} /
-// {{- end }} lines on a .Values path, on hasKey .Values "key", or on a text helper's
-// result; {{- fail "…" }}; {{ .Values.path }}, {{ . }} and {{ include "<text helper>"
-// .Values.path }} in a line. Lines with other directives (names, labels, toYaml) stay as
-// written. The value checks of mvf.checkCdi run under Helm only. A control directive not
-// known here fails the test: extend this, then use it.
-Rendering renderDaemonSet(const Overrides& overrides = {}) {
+// The release name the renderings below are for (`helm install device-plugin .`).
+const std::string kRelease = "device-plugin";
+
+// A chart template (daemonset.yaml, podmonitor.yaml) with values.yaml and `overrides`,
+// rendered line by line. Its directives are few, so they are rendered here: {{- if }} /
+// {{- else }} / {{- with }} / {{- end }} lines on a .Values path, on hasKey .Values "key",
+// or on a text helper's result; {{- fail "…" }}; {{ .Values.path }}, {{ . }} and
+// {{ include "<text helper>" .Values.path }} in a line; {{- include "mvf.labels" . |
+// nindent N }} (for the release kRelease), and {{- toYaml . | nindent N }} in a {{- with }}
+// of a map of scalars. Lines with other directives (names, toYaml of a list or of nested
+// maps) stay as written. The value checks of mvf.checkCdi run under Helm only. A control
+// directive not known here fails the test: extend this, then use it.
+Rendering renderTemplate(const std::string& file, const Overrides& overrides = {}) {
   auto values = valuePaths();
   for (const auto& [path, value] : overrides) {
     values[path] = value;
@@ -186,7 +206,8 @@ Rendering renderDaemonSet(const Overrides& overrides = {}) {
   };
   struct Block {
     bool on;
-    std::string dot;  // {{ . }} inside a with
+    std::string dot;   // {{ . }} inside a with
+    std::string path;  // the .Values path of that, if it is one
   };
   std::vector<Block> blocks;
   auto on = [&] {
@@ -196,26 +217,61 @@ Rendering renderDaemonSet(const Overrides& overrides = {}) {
   auto condition = [&](const std::string& text, const std::string& line) -> Block {
     std::smatch match;
     if (std::regex_match(text, match, std::regex(R"(\.Values\.([A-Za-z0-9_.]+))"))) {
-      return {truthy(value(match[1])), value(match[1])};
+      return {truthy(value(match[1])), value(match[1]), match[1]};
     }
     if (std::regex_match(text, match, std::regex(R"~(hasKey \.Values "([A-Za-z0-9_]+)")~"))) {
-      return {hasKey(match[1]), ""};
+      return {hasKey(match[1]), "", ""};
     }
     if (std::regex_match(text, match,
                          std::regex(R"~(include "([a-zA-Z.]+)" \.Values\.([A-Za-z0-9_.]+))~"))) {
-      if (auto result = helper(match[1], value(match[2]))) return {!result->empty(), *result};
+      if (auto result = helper(match[1], value(match[2]))) return {!result->empty(), *result, ""};
     }
     ADD_FAILURE() << "a condition this test does not render: " << line;
-    return {false, ""};
+    return {false, "", ""};
   };
   std::regex control(
       R"~(^ *\{\{- (if|with|else|end|fail|include "mvf\.check[A-Za-z]+")(.*?) \}\}$)~");
   std::regex unknownControl(R"(\{\{-? *(if|with|range|else|end|define|template|block)\b)");
+  std::regex nindent(
+      R"~(^ *\{\{- (include "mvf\.labels" \.|toYaml \.) \| nindent ([0-9]+) \}\}$)~");
+  // The scalars of the map at a .Values path, as "key: value" lines; nullopt when it is not a
+  // map of scalars only (a list, nested maps: those stay as written).
+  auto scalarMap = [&](const std::string& path) -> std::optional<std::vector<std::string>> {
+    std::vector<std::string> entries;
+    for (const auto& [key, text] : values) {
+      if (!key.starts_with(path + ".")) continue;
+      std::string name = key.substr(path.size() + 1);
+      if (name.find('.') != std::string::npos || text == "<block>") return std::nullopt;
+      entries.push_back(name + ": " + text);
+    }
+    if (entries.empty()) return std::nullopt;
+    return entries;
+  };
+  std::string chartName;
+  for (const auto& line : lines(read(kChart / "Chart.yaml"))) {
+    if (line.starts_with("name: ")) chartName = trim(line.substr(6));
+  }
   std::regex inLine(
       R"~(\{\{ (\.Values\.([A-Za-z0-9_.]+)|\.|include "([a-zA-Z.]+)" \.Values\.([A-Za-z0-9_.]+)) \}\})~");
   Rendering out;
-  for (const auto& line : lines(read(kChart / "templates/daemonset.yaml"))) {
+  for (const auto& line : lines(read(kChart / "templates" / file))) {
     std::smatch match;
+    if (std::regex_match(line, match, nindent)) {
+      if (!on()) continue;
+      std::string indent(std::stoul(match[2]), ' ');
+      std::optional<std::vector<std::string>> entries;
+      if (match[1].str().starts_with("include")) {
+        entries = {"app.kubernetes.io/name: " + chartName,
+                   "app.kubernetes.io/instance: " + kRelease};
+      } else if (!blocks.empty() && !blocks.back().path.empty()) {
+        entries = scalarMap(blocks.back().path);
+      }
+      if (!entries) out.lines.push_back(line);
+      for (const auto& entry : entries.value_or(std::vector<std::string>{})) {
+        out.lines.push_back(indent + entry);
+      }
+      continue;
+    }
     if (std::regex_match(line, match, control)) {
       std::string keyword = match[1];
       std::string rest = trim(match[2]);
@@ -255,6 +311,10 @@ Rendering renderDaemonSet(const Overrides& overrides = {}) {
   }
   EXPECT_TRUE(blocks.empty()) << "unclosed {{- if }} or {{- with }}";
   return out;
+}
+
+Rendering renderDaemonSet(const Overrides& overrides = {}) {
+  return renderTemplate("daemonset.yaml", overrides);
 }
 
 // The items of the YAML list under the first `key:` line of `document`, each as its
@@ -340,7 +400,9 @@ std::vector<std::pair<std::string, Overrides>> renderingsToCheck() {
           {"nodeOwnership",
            {{"cdi.nodeOwnership.uid", "107"},
             {"cdi.nodeOwnership.gid", "107"},
-            {"cdi.nodeOwnership.fileMode", "0660"}}}};
+            {"cdi.nodeOwnership.fileMode", "0660"}}},
+          {"podResources.enabled=true", {{"podResources.enabled", "true"}}},
+          {"metrics.enabled=false", {{"metrics.enabled", "false"}}}};
 }
 
 TEST(HelmChart, EveryValuesPathInTheTemplatesExistsInValuesYaml) {
@@ -386,6 +448,7 @@ TEST(HelmChart, TheBinariesAcceptTheConfig) {
   }
   EXPECT_THAT(result.output, HasSubstr("host-root = /host  # --host-root"));
   EXPECT_THAT(result.output, HasSubstr("cdi-devices = cri  # --cdi-devices"));
+  EXPECT_THAT(result.output, HasSubstr("metrics-address = 0.0.0.0:9470  # --metrics-address"));
 }
 
 // Strips what may differ between the two: comments, blank lines, names, labels and
@@ -467,6 +530,8 @@ TEST(HelmChart, TheDaemonSetsDefaultsAreTheManifests) {
     EXPECT_FALSE(path.starts_with("deviceGroup")) << path << " was removed (cdi.*)";
   }
   EXPECT_EQ(values["nodeSelector"], "{}");
+  // The pod-resources API shows every pod on the node: mounted only when asked for.
+  EXPECT_EQ(values["podResources.enabled"], "false");
 }
 
 TEST(HelmChart, NoRenderingHasAnInitContainer) {
@@ -526,16 +591,51 @@ TEST(HelmChart, WithoutCdiNoCdiMountAndNoCdiFlag) {
                                         {"cdi.nodeOwnership.fileMode", "0660"}});
   ASSERT_EQ(rendered.error, "");
   EXPECT_EQ(argsOf(rendered.lines),
-            (std::vector<std::string>{"--config=/etc/mvf/config.ini", "--host-root=/host"}));
+            (std::vector<std::string>{"--config=/etc/mvf/config.ini", "--host-root=/host",
+                                      "--metrics-address=0.0.0.0:9470"}));
   for (const auto& line : rendered.lines) {
     EXPECT_THAT(line, ::testing::Not(HasSubstr("/var/run/cdi")));
     EXPECT_THAT(line, ::testing::Not(HasSubstr("name: cdi")));
   }
 }
 
+TEST(HelmChart, PodResourcesMountsTheKubeletsDirReadOnlyOnlyWhenEnabled) {
+  // Off (the default, and so the manifest): nothing of it.
+  for (const auto& lines : {renderDaemonSet().lines, manifestDocument("DaemonSet")}) {
+    for (const auto& line : lines) {
+      EXPECT_THAT(line, ::testing::Not(HasSubstr("pod-resources")));
+    }
+  }
+  Rendering rendered = renderDaemonSet({{"podResources.enabled", "true"}});
+  ASSERT_EQ(rendered.error, "");
+  // The dir, not the socket: the kubelet re-creates the socket when it restarts, which a
+  // mount of the socket file itself would not follow. Read-only: clients connect to a
+  // socket on a read-only mount, and nothing is written there.
+  std::map<std::string, std::string> mount;
+  for (auto& item : listUnder(rendered.lines, "volumeMounts")) {
+    if (item["name"] == "pod-resources") mount = item;
+  }
+  EXPECT_EQ(mount,
+            (std::map<std::string, std::string>{{"name", "pod-resources"},
+                                                {"mountPath", "/var/lib/kubelet/pod-resources"},
+                                                {"readOnly", "true"},
+                                                {"recursiveReadOnly", "IfPossible"}}));
+  std::map<std::string, std::string> volume;
+  for (auto& item : listUnder(rendered.lines, "volumes")) {
+    if (item["name"] == "pod-resources") volume = item;
+  }
+  EXPECT_EQ(volume["hostPath.path"], "/var/lib/kubelet/pod-resources");
+  EXPECT_EQ(volume["hostPath.type"], "DirectoryOrCreate");
+  // At the same path, where `mvfctl allocations` looks by default: no flag needed.
+  EXPECT_EQ(argsOf(rendered.lines), argsOf(renderDaemonSet().lines));
+  auto help = runCommand({MVFCTL, "allocations", "--help"});
+  EXPECT_THAT(help.output, HasSubstr("(=/var/lib/kubelet/pod-resources/kubelet.sock)"));
+}
+
 TEST(HelmChart, CdiValuesReachTheArgsAndTheBinariesAcceptThem) {
   std::vector<std::string> base{"--config=/etc/mvf/config.ini", "--host-root=/host",
-                                "--cdi-devices=cri", "--device-specs=on"};
+                                "--cdi-devices=cri", "--device-specs=on",
+                                "--metrics-address=0.0.0.0:9470"};
   EXPECT_EQ(argsOf(renderDaemonSet().lines), base);
   struct Case {
     Overrides overrides;
@@ -565,6 +665,7 @@ TEST(HelmChart, CdiValuesReachTheArgsAndTheBinariesAcceptThem) {
     ASSERT_EQ(rendered.error, "") << name;
     std::vector<std::string> wanted{"--config=/etc/mvf/config.ini", "--host-root=/host"};
     wanted.insert(wanted.end(), args.begin(), args.end());
+    wanted.push_back("--metrics-address=0.0.0.0:9470");
     EXPECT_EQ(argsOf(rendered.lines), wanted) << name;
     // The supervisor takes them, and so does every worker it asks.
     std::vector<std::string> argv{MVF_SUPERVISOR, "--check-config"};
@@ -633,6 +734,433 @@ TEST(Deploy, ResourceNamesAreThePlugins) {
     EXPECT_THAT(notes, HasSubstr(resource + ": 1"));
     EXPECT_THAT(readme, HasSubstr(resource + ": 1"));
   }
+}
+
+// The scalar entries of the map at `path` in `document`, each key a direct child of the one
+// before ({"spec", "template", "metadata", "labels"}; {} for the top level). Comments are
+// skipped, and so are entries whose value is a map or a list.
+std::map<std::string, std::string> mapAt(const std::vector<std::string>& document,
+                                         const std::vector<std::string>& path) {
+  std::map<std::string, std::string> out;
+  auto content = [&](size_t at) {
+    std::string t = trim(document[at]);
+    return !t.empty() && t.front() != '#';
+  };
+  auto indentOf = [&](size_t at) { return static_cast<long>(document[at].find_first_not_of(' ')); };
+  size_t i = 0;
+  long parentIndent = -1;
+  for (const auto& key : path) {
+    std::optional<long> childIndent;
+    for (; i < document.size(); ++i) {
+      if (!content(i)) continue;
+      long indent = indentOf(i);
+      if (indent <= parentIndent) return out;  // past the parent: no such key
+      if (!childIndent) childIndent = indent;
+      if (indent == *childIndent && trim(document[i]) == key + ":") break;
+    }
+    if (i == document.size()) return out;
+    parentIndent = indentOf(i++);
+  }
+  std::regex entry(R"(^ *([A-Za-z0-9_./-]+): (.+)$)");
+  std::optional<long> childIndent;
+  for (; i < document.size(); ++i) {
+    if (!content(i)) continue;
+    long indent = indentOf(i);
+    if (indent <= parentIndent) break;
+    if (!childIndent) childIndent = indent;
+    std::smatch match;
+    if (indent == *childIndent && std::regex_match(document[i], match, entry)) {
+      out[match[1]] = trim(match[2]);
+    }
+  }
+  return out;
+}
+
+using Items = std::vector<std::map<std::string, std::string>>;
+
+TEST(HelmChart, MetricsPortFlagAndScrapeAnnotationsFollowTheValues) {
+  auto values = valuePaths();
+  EXPECT_EQ(values["metrics.enabled"], "true");
+  EXPECT_EQ(values["metrics.port"], "9470");
+  // The chart's port is the supervisor's own default.
+  EXPECT_THAT(runCommand({MVF_SUPERVISOR, "--check-config"}).output,
+              HasSubstr("metrics-address = 0.0.0.0:9470  # default\n"));
+  FakeNode node;
+  std::string config = node.dir() + "/config.ini";
+  std::ofstream(config) << configBlock(manifestDocument("ConfigMap"));
+  for (const auto& [overrides, port] : std::vector<std::pair<Overrides, std::string>>{
+           {{}, "9470"}, {{{"metrics.port", "9100"}}, "9100"}}) {
+    SCOPED_TRACE("metrics.port " + port);
+    Rendering rendered = renderDaemonSet(overrides);
+    ASSERT_EQ(rendered.error, "");
+    // On every address of the pod, at that port, named for the PodMonitor.
+    auto args = argsOf(rendered.lines);
+    ASSERT_FALSE(args.empty());
+    EXPECT_EQ(args.back(), "--metrics-address=0.0.0.0:" + port);
+    EXPECT_EQ(listUnder(rendered.lines, "ports"),
+              (Items{{{"name", "metrics"}, {"containerPort", port}, {"protocol", "TCP"}}}));
+    // The annotations Prometheus' pod discovery reads; an annotation's value is a string.
+    auto annotations = mapAt(rendered.lines, {"spec", "template", "metadata", "annotations"});
+    EXPECT_EQ(annotations["prometheus.io/scrape"], "\"true\"");
+    EXPECT_EQ(annotations["prometheus.io/port"], "\"" + port + "\"");
+    EXPECT_EQ(annotations["prometheus.io/path"], "/metrics");
+    // The supervisor takes the flag.
+    std::vector<std::string> argv{MVF_SUPERVISOR, "--check-config"};
+    for (const auto& arg : args) {
+      argv.push_back(arg.starts_with("--config=") ? "--config=" + config : arg);
+    }
+    auto result = runCommand(argv);
+    EXPECT_EQ(result.exitCode, 0) << result.output;
+    EXPECT_THAT(result.output,
+                HasSubstr("metrics-address = 0.0.0.0:" + port + "  # --metrics-address\n"));
+  }
+  // The plain manifest, the default rendering, has them too.
+  auto manifest = manifestDocument("DaemonSet");
+  EXPECT_EQ(mapAt(manifest, {"spec", "template", "metadata", "annotations"}),
+            (std::map<std::string, std::string>{{"prometheus.io/scrape", "\"true\""},
+                                                {"prometheus.io/port", "\"9470\""},
+                                                {"prometheus.io/path", "/metrics"}}));
+  EXPECT_EQ(listUnder(manifest, "ports"),
+            (Items{{{"name", "metrics"}, {"containerPort", "9470"}, {"protocol", "TCP"}}}));
+}
+
+TEST(HelmChart, MetricsDisabledIsOffWithNoPortAndNoAnnotations) {
+  Rendering rendered = renderDaemonSet({{"metrics.enabled", "false"}});
+  ASSERT_EQ(rendered.error, "");
+  auto args = argsOf(rendered.lines);
+  ASSERT_FALSE(args.empty());
+  EXPECT_EQ(args.back(), "--metrics-address=off");
+  EXPECT_EQ(std::count_if(args.begin(), args.end(),
+                          [](const auto& arg) { return arg.starts_with("--metrics-address"); }),
+            1);
+  for (const auto& line : rendered.lines) {
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("prometheus.io")));
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("ports:")));
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("containerPort")));
+    EXPECT_THAT(line, ::testing::Not(HasSubstr("9470")));
+  }
+  // Only the config's checksum is left.
+  auto annotations = mapAt(rendered.lines, {"spec", "template", "metadata", "annotations"});
+  EXPECT_EQ(annotations.size(), 1u);
+  EXPECT_TRUE(annotations.contains("checksum/config"));
+  // The supervisor takes off, and so serves nothing.
+  FakeNode node;
+  std::string config = node.dir() + "/config.ini";
+  std::ofstream(config) << configBlock(manifestDocument("ConfigMap"));
+  std::vector<std::string> argv{MVF_SUPERVISOR, "--check-config"};
+  for (const auto& arg : args) {
+    argv.push_back(arg.starts_with("--config=") ? "--config=" + config : arg);
+  }
+  auto result = runCommand(argv);
+  EXPECT_EQ(result.exitCode, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("metrics-address = off  # --metrics-address\n"));
+  // A PodMonitor of pods that serve no metrics is refused, not rendered.
+  Rendering monitor = renderTemplate(
+      "podmonitor.yaml", {{"metrics.enabled", "false"}, {"metrics.podMonitor.enabled", "true"}});
+  EXPECT_THAT(monitor.error, HasSubstr("metrics.podMonitor.enabled needs metrics.enabled"));
+  EXPECT_TRUE(monitor.lines.empty());
+}
+
+const fs::path kDashboard = kSource / "deploy/grafana/mvf-device-plugin.json";
+
+nlohmann::json dashboard() {
+  auto json = nlohmann::json::parse(read(kDashboard), nullptr, false);
+  EXPECT_FALSE(json.is_discarded()) << kDashboard << " is not JSON";
+  return json.is_discarded() ? nlohmann::json::object() : json;
+}
+
+// The dashboard's template variable of this name, or null.
+nlohmann::json variable(const nlohmann::json& dashboard, const std::string& name) {
+  for (const auto& entry : dashboard["templating"]["list"]) {
+    if (entry.value("name", "") == name) return entry;
+  }
+  return nullptr;
+}
+
+TEST(HelmChart, ThePodMonitorOnlyWhenEnabledSelectsTheDaemonSetsPortMetrics) {
+  EXPECT_EQ(valuePaths()["metrics.podMonitor.enabled"], "false");
+  // Off by default (its CRD is the Prometheus Operator's): nothing, and not in the manifest.
+  Rendering off = renderTemplate("podmonitor.yaml");
+  ASSERT_EQ(off.error, "");
+  EXPECT_TRUE(off.lines.empty());
+  EXPECT_THAT(read(kManifest), ::testing::Not(HasSubstr("PodMonitor")));
+
+  Rendering daemonSet = renderDaemonSet();
+  ASSERT_EQ(daemonSet.error, "");
+  auto podLabels = mapAt(daemonSet.lines, {"spec", "template", "metadata", "labels"});
+  ASSERT_EQ(podLabels.size(), 2u);
+  EXPECT_EQ(mapAt(daemonSet.lines, {"spec", "selector", "matchLabels"}), podLabels);
+
+  Rendering on = renderTemplate("podmonitor.yaml", {{"metrics.podMonitor.enabled", "true"}});
+  ASSERT_EQ(on.error, "");
+  auto top = mapAt(on.lines, {});
+  EXPECT_EQ(top["apiVersion"], "monitoring.coreos.com/v1");
+  EXPECT_EQ(top["kind"], "PodMonitor");
+  // The DaemonSet's pods, in its namespace.
+  EXPECT_EQ(mapAt(on.lines, {"spec", "selector", "matchLabels"}), podLabels);
+  EXPECT_EQ(mapAt(on.lines, {"metadata"})["namespace"],
+            mapAt(daemonSet.lines, {"metadata"})["namespace"]);
+  EXPECT_EQ(listUnder(on.lines, "matchNames"), (Items{{{"", valuePaths()["namespace"]}}}));
+  EXPECT_EQ(mapAt(on.lines, {"metadata", "labels"}), podLabels);
+  // Their port named metrics, on the path the supervisor serves, every interval.
+  auto endpoints = listUnder(on.lines, "podMetricsEndpoints");
+  ASSERT_EQ(endpoints.size(), 1u);
+  EXPECT_EQ(endpoints[0]["port"], "metrics");
+  EXPECT_EQ(endpoints[0]["path"], "/metrics");
+  EXPECT_EQ(endpoints[0]["interval"], "30s");
+  auto ports = listUnder(daemonSet.lines, "ports");
+  ASSERT_EQ(ports.size(), 1u);
+  EXPECT_EQ(ports[0]["name"], endpoints[0]["port"]);
+  // The node the pod runs on as the label the dashboard's node variable takes.
+  EXPECT_EQ(
+      listUnder(on.lines, "relabelings"),
+      (Items{{{"sourceLabels", "[__meta_kubernetes_pod_node_name]"}, {"targetLabel", "node"}}}));
+  EXPECT_EQ(variable(dashboard(), "node").value("query", ""), "label_values(mvf_build_info, node)");
+
+  // Its interval and extra labels (what the operator's podMonitorSelector matches).
+  Rendering labelled = renderTemplate(
+      "podmonitor.yaml", {{"metrics.podMonitor.enabled", "true"},
+                          {"metrics.podMonitor.interval", "15s"},
+                          {"metrics.podMonitor.labels.release", "kube-prometheus-stack"},
+                          {"metrics.podMonitor.labels.team", "desktops"}});
+  ASSERT_EQ(labelled.error, "");
+  auto labels = podLabels;
+  labels["release"] = "kube-prometheus-stack";
+  labels["team"] = "desktops";
+  EXPECT_EQ(mapAt(labelled.lines, {"metadata", "labels"}), labels);
+  EXPECT_EQ(mapAt(labelled.lines, {"spec", "selector", "matchLabels"}), podLabels)
+      << "its own labels, not the pods'";
+  EXPECT_EQ(listUnder(labelled.lines, "podMetricsEndpoints")[0]["interval"], "15s");
+}
+
+// Every PromQL expression of the dashboard: its panels' queries (in rows too) and its query
+// variables', each with where it is.
+std::vector<std::pair<std::string, std::string>> dashboardExprs(const nlohmann::json& dashboard) {
+  std::vector<std::pair<std::string, std::string>> exprs;
+  std::function<void(const nlohmann::json&)> panels = [&](const nlohmann::json& list) {
+    for (const auto& panel : list) {
+      for (const auto& target : panel.value("targets", nlohmann::json::array())) {
+        exprs.emplace_back("panel \"" + panel.value("title", "") + "\"", target.value("expr", ""));
+      }
+      panels(panel.value("panels", nlohmann::json::array()));
+    }
+  };
+  panels(dashboard["panels"]);
+  for (const auto& entry : dashboard["templating"]["list"]) {
+    if (entry.value("type", "") != "query") continue;
+    const auto& query = entry["query"];
+    exprs.emplace_back("variable " + entry.value("name", ""),
+                       query.is_string() ? query.get<std::string>() : query.value("query", ""));
+  }
+  return exprs;
+}
+
+// A supervisor's status with every worker of the catalog running and every counter counted:
+// a status in which the supervisor exports every series it has.
+supervisor::v1::SupervisorStatus everySeries() {
+  supervisor::v1::SupervisorStatus status;
+  status.set_version("0.1.0");
+  for (const auto& name : catalog::resources()) {
+    auto* worker = status.add_workers();
+    worker->set_name(name);
+    worker->set_resource(catalog::resourceName(name));
+    worker->set_state(supervisor::v1::WorkerStatus::running);
+    worker->set_pid(100);
+    worker->set_started_at_unix_ms(1'000'000);
+    worker->set_devices_total(1000);
+    worker->set_devices_healthy(1000);
+    worker->set_restarts(1);
+    worker->mutable_last_exit()->set_exit_code(1);
+    worker->mutable_last_exit()->set_at_unix_ms(1'500'000);
+    (*worker->mutable_exits())["error"] = 1;
+    auto* metrics = worker->mutable_metrics();
+    metrics->set_registrations(2);
+    metrics->set_kubelet_restarts(1);
+    metrics->set_list_and_watch_messages(3);
+    (*metrics->mutable_allocate_calls())["OK"] = 4;
+    (*metrics->mutable_allocate_calls())["INVALID_ARGUMENT"] = 1;
+    for (auto* histogram : {metrics->mutable_allocate_seconds(), metrics->mutable_scan_seconds()}) {
+      histogram->add_upper_bounds(0.001);
+      histogram->add_upper_bounds(0.01);
+      histogram->add_cumulative_counts(3);
+      histogram->add_cumulative_counts(5);
+      histogram->set_count(5);
+      histogram->set_sum(0.02);
+    }
+    metrics->set_cdi_spec_writes(2);
+    metrics->set_cdi_spec_write_errors(1);
+  }
+  return status;
+}
+
+// The names of the samples of a Prometheus text exposition (a histogram's _bucket, _sum and
+// _count, a summary's quantiles, _sum and _count).
+std::set<std::string> sampleNames(const std::string& exposition) {
+  std::set<std::string> names;
+  std::regex sample(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)[{ ])");
+  for (const auto& line : lines(exposition)) {
+    std::smatch match;
+    if (!line.starts_with("#") && std::regex_search(line, match, sample)) names.insert(match[1]);
+  }
+  return names;
+}
+
+// The body of an HTTP/1.0 GET of 127.0.0.1:port/metrics, "" when none came.
+std::string scrapeOnce(int port) {
+  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return "";
+  std::string request = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    return "";
+  }
+  std::string response;
+  char buffer[4096];
+  for (ssize_t n; (n = ::recv(fd.get(), buffer, sizeof(buffer), 0)) > 0;) {
+    response.append(buffer, static_cast<size_t>(n));
+  }
+  auto body = response.find("\r\n\r\n");
+  return body == std::string::npos ? "" : response.substr(body + 4);
+}
+
+// What the supervisor's endpoint serves for `status`: prometheus-cpp's exposer (the one
+// MetricsEndpoint runs) with metricFamilies, scraped over HTTP — the supervisor's series
+// and the exposer's own.
+std::string exposition(const supervisor::v1::SupervisorStatus& status) {
+  struct Families : prometheus::Collectable {
+    supervisor::v1::SupervisorStatus status;
+    std::vector<prometheus::MetricFamily> Collect() const override {
+      return supervisor::metricFamilies(status, 2'000'000);
+    }
+  };
+  auto families = std::make_shared<Families>();
+  families->status = status;
+  prometheus::Exposer exposer("127.0.0.1:0", 1);  // civetweb picks a free port
+  exposer.RegisterCollectable(families);
+  auto ports = exposer.GetListeningPorts();
+  EXPECT_EQ(ports.size(), 1u);
+  return ports.empty() ? "" : scrapeOnce(ports[0]);
+}
+
+// PromQL identifiers that name a metric: the plugin's and the exposer's, and any name a
+// selector's braces or range brackets follow.
+std::set<std::string> metricsIn(const std::string& expr) {
+  std::set<std::string> names;
+  std::regex ours(R"(\b((mvf|exposer)_[a-zA-Z0-9_:]*))");
+  std::regex selector(R"(([a-zA-Z_:][a-zA-Z0-9_:]*)\s*[{\[])");
+  for (const auto& regex : {ours, selector}) {
+    for (std::sregex_iterator it(expr.begin(), expr.end(), regex), end; it != end; ++it) {
+      names.insert((*it)[1]);
+    }
+  }
+  return names;
+}
+
+TEST(Deploy, TheDashboardUsesOnlyMetricsThePluginExports) {
+  auto status = everySeries();
+  // The names the supervisor's families make, as the text format spells them...
+  std::ostringstream text;
+  prometheus::TextSerializer().Serialize(text, supervisor::metricFamilies(status, 2'000'000));
+  std::set<std::string> families = sampleNames(text.str());
+  EXPECT_TRUE(families.contains("mvf_allocate_duration_seconds_bucket"));
+  // ...and what an endpoint serving them sends: those, and the exposer's own.
+  std::set<std::string> exported = sampleNames(exposition(status));
+  for (const auto& name : families) EXPECT_TRUE(exported.contains(name)) << name << " not served";
+  for (const char* name :
+       {"exposer_transferred_bytes_total", "exposer_scrapes_total", "exposer_request_latencies",
+        "exposer_request_latencies_sum", "exposer_request_latencies_count"}) {
+    EXPECT_TRUE(exported.contains(name)) << name;
+  }
+
+  auto exprs = dashboardExprs(dashboard());
+  EXPECT_GE(exprs.size(), 10u);
+  std::set<std::string> used;
+  for (const auto& [where, expr] : exprs) {
+    auto names = metricsIn(expr);
+    EXPECT_FALSE(names.empty()) << where << " reads no metric of the plugin: " << expr;
+    for (const auto& name : names) {
+      EXPECT_TRUE(exported.contains(name))
+          << where << " uses " << name << ", which the plugin does not export: " << expr;
+      used.insert(name);
+    }
+  }
+  EXPECT_GE(used.size(), 6u);
+}
+
+TEST(Deploy, TheDashboardHasItsPanelsPerNode) {
+  auto json = dashboard();
+  // What Grafana imports: a dashboard of the current schema, not one exported with an id.
+  EXPECT_GE(json.value("schemaVersion", 0), 36);
+  EXPECT_EQ(json.value("uid", ""), "mvf-device-plugin");
+  EXPECT_FALSE(json.value("title", "").empty());
+  EXPECT_TRUE(json.contains("id") && json["id"].is_null());
+  // The data source is a variable, chosen on import or provisioned: no UID of someone's.
+  auto datasource = variable(json, "datasource");
+  ASSERT_TRUE(datasource.is_object());
+  EXPECT_EQ(datasource.value("type", ""), "datasource");
+  EXPECT_EQ(datasource.value("query", ""), "prometheus");
+  const nlohmann::json viaVariable = {{"type", "prometheus"}, {"uid", "${datasource}"}};
+  // The node: every node, or some, by the `node` label (README, "Scraping"); All matches
+  // series without it too.
+  auto node = variable(json, "node");
+  ASSERT_TRUE(node.is_object());
+  EXPECT_EQ(node["datasource"], viaVariable);
+  EXPECT_TRUE(node.value("includeAll", false));
+  EXPECT_TRUE(node.value("multi", false));
+  EXPECT_EQ(node.value("allValue", ""), ".*");
+
+  // Each panel the issue asks for, by title, reading what it says.
+  struct Wanted {
+    std::string title;
+    std::vector<std::string> in;  // each in one of its expressions
+  };
+  std::vector<Wanted> wanted{
+      {"Devices: healthy vs total", {"mvf_devices{", "mvf_devices_healthy{", "resource"}},
+      {"Allocate rate by code", {"rate(mvf_allocate_requests_total{", "code"}},
+      {"Allocate p99",
+       {"histogram_quantile(0.99, sum by (le, ", "rate(mvf_allocate_duration_seconds_bucket{"}},
+      {"Worker restarts (1h)", {"increase(mvf_worker_restarts_total{", "[1h]"}},
+      {"Crash loops", {"mvf_worker_crash_looping{"}},
+      {"Workers up", {"mvf_worker_up{"}},
+  };
+  std::map<std::string, nlohmann::json> byTitle;
+  std::set<int> ids;
+  for (const auto& panel : json["panels"]) {
+    std::string title = panel.value("title", "");
+    EXPECT_TRUE(byTitle.emplace(title, panel).second) << "two panels titled " << title;
+    EXPECT_TRUE(ids.insert(panel.value("id", 0)).second) << "id of " << title;
+    EXPECT_TRUE(panel.contains("gridPos") && panel["gridPos"].contains("w")) << title;
+    EXPECT_EQ(panel["datasource"], viaVariable) << title;
+    ASSERT_FALSE(panel.value("targets", nlohmann::json::array()).empty()) << title;
+    std::set<std::string> refIds;
+    for (const auto& target : panel["targets"]) {
+      EXPECT_EQ(target["datasource"], viaVariable) << title;
+      EXPECT_TRUE(refIds.insert(target.value("refId", "")).second) << title;
+      // Every selector of a metric takes the node variable.
+      std::string expr = target.value("expr", "");
+      std::regex selector(R"(\b(mvf|exposer)_[a-z0-9_]*(\{[^}]*\})?)");
+      for (std::sregex_iterator it(expr.begin(), expr.end(), selector), end; it != end; ++it) {
+        EXPECT_THAT((*it)[2].str(), HasSubstr("node=~\"$node\"")) << title << ": " << expr;
+      }
+    }
+  }
+  for (const auto& [title, in] : wanted) {
+    auto it = byTitle.find(title);
+    ASSERT_NE(it, byTitle.end()) << "no panel " << title;
+    std::string exprs;
+    for (const auto& target : it->second["targets"]) exprs += target.value("expr", "") + "\n";
+    for (const auto& part : in) EXPECT_THAT(exprs, HasSubstr(part)) << title;
+    // Per node: by node, and so by the label the variable selects.
+    EXPECT_THAT(exprs, HasSubstr("node")) << title;
+  }
+  // Healthy and total side by side: one panel, two queries.
+  EXPECT_EQ(byTitle["Devices: healthy vs total"]["targets"].size(), 2u);
 }
 
 }  // namespace
