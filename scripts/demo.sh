@@ -3,7 +3,8 @@
 # work on a temporary fake node with all five device classes — the kubelet stand-in, the
 # supervisor and its five workers, the capacity table, one Allocate per resource (with
 # CDI on, as the chart runs it), a few Prometheus metric lines, the vfio worker's CDI
-# spec, the supervisor's status, a worker killed and back — and cleans everything up.
+# spec, which pod holds which device (mvfctl allocations), the supervisor's status, a
+# worker killed and back — and cleans everything up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -56,7 +57,12 @@ host root $root:
 EOF
 
 step "The kubelet stand-in, and mvf-supervisor starting one worker per resource"
-"$bin/mvfctl" kubelet --dir "$node/kd" >"$work/kubelet.log" 2>&1 &
+# The stand-in also serves the kubelet's pod-resources API, and takes "allocate for a
+# pod's container" commands on its stdin, a FIFO this script holds open on fd 4.
+mkfifo "$work/kubelet.in"
+exec 4<>"$work/kubelet.in"
+"$bin/mvfctl" kubelet --dir "$node/kd" --pod-resources-socket "$node/pod-resources/kubelet.sock" \
+  <"$work/kubelet.in" >"$work/kubelet.log" 2>&1 &
 pids+=($!)
 metrics_port=9470
 # CDI as the chart runs it, with the owner and mode KubeVirt's QEMU (uid/gid 107) needs;
@@ -110,6 +116,14 @@ step "The CDI spec the vfio worker keeps ($node/cdi/intel.com-vfio.json)"
 indent <"$node/cdi/intel.com-vfio.json"
 echo "(fileMode 432 is 0660; ls -l of the spec dir:)" | indent
 ls -l "$node/cdi" | sed 1d | awk '{print $1, $NF}' | indent
+
+step "Who holds what (mvfctl allocations), after the kubelet allocated for two pods"
+echo "allocate intel.com/vfio default/desktop-vm/compute vfio-0" >&4
+echo "allocate intel.com/udma default/desktop-vm/compute udma-0" >&4
+echo "allocate intel.com/usb kiosk/scanner/app usb-0" >&4
+await_kubelet "allocated intel.com/usb"
+"$bin/mvfctl" allocations --pod-resources-socket "$node/pod-resources/kubelet.sock" \
+  --status-socket "$node/run/status.sock" | indent
 
 step "The supervisor's status (mvfctl status)"
 "$bin/mvfctl" status --status-socket "$node/run/status.sock" | indent
