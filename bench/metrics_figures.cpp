@@ -23,7 +23,21 @@ namespace {
 
 using testing::WorkerProcess;
 
-constexpr int kPort = 19470;  // out of the way of a real plugin's 9470
+// A port of 127.0.0.1 free now (bound to port 0 and let go), for the endpoint.
+int freePort() {
+  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return 0;
+  }
+  return ntohs(address.sin_port);
+}
+
+const int kPort = freePort();
 
 // One HTTP/1.0 GET of /metrics on 127.0.0.1:kPort; the bytes of the response, 0 on
 // failure.
@@ -31,7 +45,7 @@ size_t scrapeOnce() {
   base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
   address.sin_family = AF_INET;
-  address.sin_port = htons(kPort);
+  address.sin_port = htons(static_cast<uint16_t>(kPort));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return 0;
   const char request[] = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
@@ -90,6 +104,10 @@ struct Plugin {
     }
     stub = v1beta1::DevicePlugin::NewStub(grpc::CreateChannel(
         "unix://" + node.kubeletDir() + "/udma.sock", grpc::InsecureChannelCredentials()));
+    if (metrics && scrapeOnce() == 0) {
+      std::cerr << "nothing serves metrics on port " << kPort << ":\n" << supervisor->log();
+      return false;
+    }
     return true;
   }
 
