@@ -37,7 +37,8 @@ Status DirWatcher::start() {
   return ok();
 }
 
-Result<bool> DirWatcher::update(const std::set<std::string>& dirs) {
+Result<bool> DirWatcher::update(const std::set<std::string>& dirs,
+                                const std::set<std::string>& contentDirs) {
   if (!fd_) return Error{"inotify is not running"};
   bool added = false;
   std::set<std::string> wanted;
@@ -54,7 +55,8 @@ Result<bool> DirWatcher::update(const std::set<std::string>& dirs) {
   for (const auto& dir : wanted) {
     // Adding a watch on an inode that already has one returns the same wd, so this also
     // re-arms a directory that was replaced under the same name.
-    int wd = ::inotify_add_watch(fd_.get(), dir.c_str(), kMask);
+    uint32_t mask = contentDirs.contains(dir) ? kMask | IN_CLOSE_WRITE : kMask;
+    int wd = ::inotify_add_watch(fd_.get(), dir.c_str(), mask);
     if (wd < 0) {
       if (!firstError)
         firstError = Error{"inotify_add_watch(" + dir + "): " + std::strerror(errno), errno};

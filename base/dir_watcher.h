@@ -14,8 +14,10 @@ namespace mvf::base {
 // inotify watches on a set of directories (paths on our own filesystem). A directory
 // that does not exist yet is covered by watching its nearest existing ancestor, so its
 // creation is seen; the owner calls update() again after each event to move the watch
-// down. Only creations, removals, renames and attribute changes are watched: enough for
-// devtmpfs and tmpfs, where device nodes and sockets come and go.
+// down. Creations, removals, renames and attribute changes are watched: enough for
+// devtmpfs and tmpfs, where device nodes and sockets come and go. A dir whose files'
+// contents matter (the CDI spec dir) is also watched for files written and closed: a
+// device node closed after a write must not wake anyone, so only there.
 class DirWatcher {
  public:
   // Whether inotify could be had (EMFILE: the per-user instance limit, shared with every
@@ -27,7 +29,9 @@ class DirWatcher {
   // not before (whatever happened in it between its creation and now sent no event, so
   // the owner rescans), or the Error of the first watch that failed (ENOSPC: the per-user
   // watch limit), after which the owner should poll.
-  Result<bool> update(const std::set<std::string>& dirs);
+  // `contentDirs`, a subset of `dirs`, are watched for IN_CLOSE_WRITE too.
+  Result<bool> update(const std::set<std::string>& dirs,
+                      const std::set<std::string>& contentDirs = {});
 
   struct Event {
     std::string dir;   // the watched directory the event happened in

@@ -19,20 +19,6 @@ namespace po = boost::program_options;
 namespace mvf::base {
 namespace {
 
-// "a, b,,c" → {"a", "b", "c"}: env vars and INI values carry lists comma-separated.
-std::vector<std::string> splitList(std::string_view text) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t comma = text.find(',', start);
-    if (comma == std::string_view::npos) comma = text.size();
-    std::string item = trim(text.substr(start, comma - start));
-    if (!item.empty()) items.push_back(std::move(item));
-    start = comma + 1;
-  }
-  return items;
-}
-
 struct IniValue {
   std::vector<std::string> values;
   std::string source;
@@ -243,6 +229,19 @@ Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
     parsed.settings.set(spec.name, std::move(entry));
   }
   return parsed;
+}
+
+std::vector<std::string> splitList(std::string_view text, char separator) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(separator, start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string item = trim(text.substr(start, end - start));
+    if (!item.empty()) items.push_back(std::move(item));
+    start = end + 1;
+  }
+  return items;
 }
 
 }  // namespace mvf::base

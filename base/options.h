@@ -60,6 +60,10 @@ std::string trim(std::string_view text);
 // begins with "<qualifier>-" (igpu-vendor), else "<qualifier>-<name>" (vfio-mode).
 std::string qualifiedName(std::string_view qualifier, std::string_view name);
 
+// "a, b,,c" → {"a", "b", "c"}: the items between separators, trimmed, empty ones left
+// out. Env vars and INI values carry lists comma-separated.
+std::vector<std::string> splitList(std::string_view text, char separator = ',');
+
 // "shared-count" → "MVF_SHARED_COUNT"
 std::string envName(std::string_view option);
 

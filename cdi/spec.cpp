@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cctype>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <utility>
 
 namespace mvf::cdi {
 namespace {
@@ -65,20 +67,48 @@ std::string specJson(std::string_view kind, const std::vector<Device>& devices) 
   return spec.dump(2) + "\n";
 }
 
-std::string kindOf(std::string_view text, bool yaml) {
-  try {
-    if (yaml) {
-      YAML::Node spec = YAML::Load(std::string(text));
-      return spec.IsMap() && spec["kind"] && spec["kind"].IsScalar()
-                 ? spec["kind"].as<std::string>()
-                 : "";
+std::string kindOf(std::string_view text) {
+  // Of the keys of a map, the value of "kind" or else of one spelled so in another case.
+  auto pick = [](const auto& keysAndValues) {
+    std::string exact, other;
+    for (const auto& [key, value] : keysAndValues) {
+      if (!value) continue;
+      if (key == "kind") exact = *value;
+      if (other.empty() && std::equal(key.begin(), key.end(), std::string_view("kind").begin(),
+                                      std::string_view("kind").end(), [](char a, char b) {
+                                        return std::tolower(static_cast<unsigned char>(a)) == b;
+                                      })) {
+        other = *value;
+      }
     }
+    return exact.empty() ? other : exact;
+  };
+  using Entries = std::vector<std::pair<std::string, std::optional<std::string>>>;
+  try {
     auto spec = nlohmann::json::parse(text);
-    auto kind = spec.find("kind");
-    return spec.is_object() && kind != spec.end() && kind->is_string() ? kind->get<std::string>()
-                                                                       : "";
-  } catch (const std::exception&) {
-    return "";  // YAML::Exception, nlohmann::json::exception: not a spec we can read
+    if (!spec.is_object()) return "";
+    Entries entries;
+    for (const auto& [key, value] : spec.items()) {
+      entries.emplace_back(
+          key, value.is_string() ? std::optional(value.get<std::string>()) : std::nullopt);
+    }
+    return pick(entries);
+  } catch (const nlohmann::json::exception&) {
+    // Not JSON: YAML, as a runtime would read it whatever the file's extension.
+  }
+  try {
+    YAML::Node spec = YAML::Load(std::string(text));
+    if (!spec.IsMap()) return "";
+    Entries entries;
+    for (const auto& entry : spec) {
+      if (!entry.first.IsScalar()) continue;
+      entries.emplace_back(
+          entry.first.as<std::string>(),
+          entry.second.IsScalar() ? std::optional(entry.second.as<std::string>()) : std::nullopt);
+    }
+    return pick(entries);
+  } catch (const YAML::Exception&) {
+    return "";  // neither: no spec a runtime could read
   }
 }
 

@@ -66,8 +66,10 @@ struct Device {
 // the way the kubelet's Allocate mounts reach runc.
 std::string specJson(std::string_view kind, const std::vector<Device>& devices);
 
-// The "kind" of a spec file's text, JSON or YAML (a runtime reads both); "" when the text
-// is neither or has no kind.
-std::string kindOf(std::string_view text, bool yaml);
+// The "kind" of a spec file's text as a runtime reads it: pkg/cdi parses every spec file,
+// .json included, as YAML turned into JSON (sigs.k8s.io/yaml), and Go's encoding/json
+// matches keys case-insensitively, so "Kind" counts, and YAML in a .json file too. An
+// exact "kind" key wins over another spelling. "" when the text is no map or has none.
+std::string kindOf(std::string_view text);
 
 }  // namespace mvf::cdi

@@ -19,9 +19,9 @@
 namespace mvf::cdi {
 namespace {
 
-// A spec file bigger than this is not read (it would be no spec of ours, and a runtime
-// reads it however it likes).
-constexpr off_t kMaxSpecSize = 1 << 20;
+// A file bigger than this is not read: none of ours comes near it (500 USB devices make
+// 300 KiB), and reading a hostile one whole on every change would cost us.
+constexpr off_t kMaxSpecSize = 16 << 20;
 
 base::Error failed(const std::string& what, int code = errno) {
   return base::Error{what + ": " + std::strerror(code), code};
@@ -109,10 +109,9 @@ base::Status SpecFile::check() {
     if (::fstatat(dirFd.get(), name.c_str(), &file, 0) != 0 || !S_ISREG(file.st_mode)) continue;
     base::FileId id = base::fileIdOf(file);
     auto known = others_.find(path);
-    bool claims =
-        known != others_.end() && known->second.first == id
-            ? known->second.second
-            : kindOf(readSmall(dirFd.get(), name).value_or(""), name.ends_with(".yaml")) == kind_;
+    bool claims = known != others_.end() && known->second.first == id
+                      ? known->second.second
+                      : kindOf(readSmall(dirFd.get(), name).value_or("")) == kind_;
     seen[path] = {id, claims};
     if (claims && (claim.empty() || path < claim)) claim = path;
   }
@@ -148,9 +147,21 @@ bool SpecFile::ours() const {
   return false;
 }
 
-bool SpecFile::current(const std::string& content) const {
-  return written_ && content == writtenContent_ && base::fileIdOf(path_) == written_;
+bool SpecFile::holds(const std::string& content) {
+  auto id = base::fileIdOf(path_);
+  if (!id) return false;
+  if (written_ && *written_ == *id && writtenContent_ == content) return true;
+  base::UniqueFd dirFd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  auto onDisk = readSmall(dirFd.get(), path_.substr(dir_.size() + 1));
+  if (!onDisk || *onDisk != content) return false;
+  written_ = id;
+  writtenContent_ = content;
+  return true;
 }
+
+bool SpecFile::current(const std::string& content) { return holds(content); }
+
+bool SpecFile::intact() { return written_ && holds(writtenContent_); }
 
 base::Status SpecFile::write(const std::string& content) {
   base::UniqueFd dirFd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

@@ -41,9 +41,13 @@ class SpecFile {
   // removed and the spec stays whole as it was. Call after check().
   base::Status write(const std::string& content);
 
-  // Whether the spec on disk is `content` as this object last wrote it (same file, not
-  // replaced or removed since): nothing to write.
-  bool current(const std::string& content) const;
+  // Whether the spec on disk is `content`: nothing to write. Compared by content, so a
+  // spec left by this worker's previous run, or rewritten the same by another instance
+  // sharing the dir, is not written again. Call after check() (the file is ours).
+  bool current(const std::string& content);
+
+  // Whether the spec this object last wrote is still on disk as written.
+  bool intact();
 
   // Removes the spec and its record if the spec is ours; ok when there is none. An
   // Error when it is someone else's (left in place) or cannot be removed.
@@ -56,7 +60,10 @@ class SpecFile {
   std::string dir_;
   std::string kind_;
   std::string path_;
-  // What we last wrote: the file and its content.
+  // Whether the file at path_ holds `content`; remembers it as written when it does.
+  bool holds(const std::string& content);
+
+  // What we last wrote (or found on disk as we would write it): the file and its content.
   std::optional<base::FileId> written_;
   std::string writtenContent_;
   // Other spec files already read: path → (which file, whether it claims our kind).

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "base/json.h"
+#include "base/options.h"
 #include "base/process.h"
 #include "mvfctl/command.h"
 
@@ -30,7 +31,7 @@ int runAllocate(const std::vector<std::string>& args) {
   if (values.count("ids")) {
     for (const auto& group : values["ids"].as<std::vector<std::string>>()) {
       auto* container = request.add_container_requests();
-      for (const auto& id : splitList(group, ',')) container->add_devices_ids(id);
+      for (const auto& id : base::splitList(group, ',')) container->add_devices_ids(id);
     }
   }
   grpc::ClientContext context;

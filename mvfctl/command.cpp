@@ -46,17 +46,6 @@ std::optional<int> parse(const std::vector<std::string>& args, po::options_descr
   return std::nullopt;
 }
 
-std::vector<std::string> splitList(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t end = std::min(text.find(separator, start), text.size());
-    if (end > start) parts.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return parts;
-}
-
 void addTargetOptions(po::options_description& options) {
   options.add_options()("worker", po::value<std::string>(), "x11, udma, vfio, igpu or usb")(
       "socket", po::value<std::string>(), "a plugin socket path, instead of WORKER")(
@@ -109,7 +98,8 @@ base::Result<mvf::supervisor::v1::SupervisorStatus> fetchStatus(
   grpc::Status result = stub->GetStatus(&context, {}, &status);
   if (!result.ok()) {
     return base::Error{"the supervisor does not answer on " + socket + ": " +
-                       result.error_message()};
+                       codeName(result.error_code()) +
+                       (result.error_message().empty() ? "" : ": " + result.error_message())};
   }
   return status;
 }

@@ -34,7 +34,6 @@ std::optional<int> parse(const std::vector<std::string>& args, po::options_descr
                          po::variables_map& values, const std::string& command);
 
 // "a,b,,c" → {"a", "b", "c"}: the parts between separators, empty ones left out.
-std::vector<std::string> splitList(const std::string& text, char separator);
 
 // A worker's socket: WORKER in --kubelet-dir, or --socket PATH.
 struct Target {

@@ -34,12 +34,12 @@ std::string obey(const std::string& line, kubelet::KubeletStandIn& standIn) {
     // A worker's name stands for its resource: udma for intel.com/udma.
     std::string resource =
         catalog::isResource(words[1]) ? catalog::resourceName(words[1]) : words[1];
-    auto names = splitList(words[2], '/');
+    auto names = base::splitList(words[2], '/');
     if (names.size() != 3) return "expected NAMESPACE/POD/CONTAINER, not " + words[2];
     kubelet::PodRef pod{names[0], names[1], names[2]};
     v1beta1::AllocateRequest request;
     auto* container = request.add_container_requests();
-    for (const auto& id : splitList(words[3], ',')) container->add_devices_ids(id);
+    for (const auto& id : base::splitList(words[3], ',')) container->add_devices_ids(id);
     v1beta1::AllocateResponse response;
     grpc::Status status = standIn.allocate(resource, request, &response, pod);
     if (status.ok()) return "";
@@ -47,7 +47,7 @@ std::string obey(const std::string& line, kubelet::KubeletStandIn& standIn) {
            " failed: " + codeName(status.error_code()) + ": " + status.error_message();
   }
   if (words[0] == "remove" && words.size() == 2) {
-    auto names = splitList(words[1], '/');
+    auto names = base::splitList(words[1], '/');
     if (names.size() != 2) return "expected NAMESPACE/POD, not " + words[1];
     if (standIn.removePod(names[0], names[1])) return "";
     return "no pod " + words[1] + " holds a device";

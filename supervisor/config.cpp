@@ -47,9 +47,12 @@ SplitArgs splitArgs(const std::vector<std::string>& args) {
 base::Result<SupervisorConfig> makeConfig(const base::Settings& settings,
                                           const std::string& selfDir) {
   SupervisorConfig config;
-  for (const auto& name : settings.list("workers")) {
-    if (std::find(config.workers.begin(), config.workers.end(), name) == config.workers.end()) {
-      config.workers.push_back(name);
+  // Repeated, or comma-separated in one value: --workers x11,udma.
+  for (const auto& value : settings.list("workers")) {
+    for (const auto& name : base::splitList(value)) {
+      if (std::find(config.workers.begin(), config.workers.end(), name) == config.workers.end()) {
+        config.workers.push_back(name);
+      }
     }
   }
   config.workersDir = settings.has("workers-dir") ? settings.text("workers-dir") : selfDir;
@@ -57,6 +60,7 @@ base::Result<SupervisorConfig> makeConfig(const base::Settings& settings,
   config.metricsAddress = settings.text("metrics-address");
   if (config.metricsAddress == "off") config.metricsAddress.clear();
   config.metricsRetry = settings.duration("metrics-retry-interval");
+  config.metricsRequestTimeout = settings.duration("metrics-request-timeout");
   config.kubeletDir = settings.text("kubelet-dir");
   namespace fs = std::filesystem;
   auto statusDir = fs::path(config.statusSocket).parent_path().lexically_normal();
@@ -116,10 +120,15 @@ std::vector<OptionSpec> supervisorOptions() {
   for (auto option : catalog::commonWorkerOptions()) {
     options.push_back(std::move(option));
   }
-  auto workerList = [](std::string_view name) -> std::string {
-    return catalog::isResource(name) ? ""
-                                     : fmt::format("expected worker names among {}",
-                                                   fmt::join(catalog::resources(), ", "));
+  auto workerList = [](std::string_view value) -> std::string {
+    auto names = base::splitList(value);
+    if (names.empty()) names.push_back("");
+    for (const auto& name : names) {
+      if (!catalog::isResource(name)) {
+        return fmt::format("expected worker names among {}", fmt::join(catalog::resources(), ", "));
+      }
+    }
+    return "";
   };
   std::vector<OptionSpec> own = {
       {"workers", fmt::format("{}", fmt::join(catalog::resources(), ",")),
@@ -131,8 +140,12 @@ std::vector<OptionSpec> supervisorOptions() {
       {"status-socket", "/run/mvf/status.sock", "the status socket (never in the kubelet dir)",
        Scope::kOwnSection, base::absolutePath()},
       {"metrics-address", "0.0.0.0:9470",
-       "Prometheus metrics on http://ADDRESS/metrics: PORT, HOST:PORT, [IPv6]:PORT, or off",
+       "Prometheus metrics on http://ADDRESS/metrics: PORT, HOST:PORT, +PORT (IPv4 and IPv6) "
+       "or off",
        Scope::kOwnSection, checkMetricsAddress},
+      {"metrics-request-timeout", "5s",
+       "a metrics connection idle this long is dropped, so idle ones cannot hold up scrapes",
+       Scope::kOwnSection, base::durationIn(100ms, 1min)},
       {"metrics-retry-interval", "30s",
        "when the metrics address cannot be served (the port taken), try again this often; 0: "
        "never",

@@ -18,7 +18,8 @@ struct SupervisorConfig {
   std::string statusSocket;
   std::string metricsAddress;           // "" for off
   base::Duration metricsRetry{30'000};  // 0: never try again
-  std::string kubeletDir;               // to remove a SIGKILLed worker's socket
+  base::Duration metricsRequestTimeout{5000};
+  std::string kubeletDir;  // to remove a SIGKILLed worker's socket
   // Passed on to every worker: the common worker options given as flags, and --config.
   std::vector<std::string> commonArgs;
   // Passed on to one worker: its own options as given here (--vfio-mode exclusive).

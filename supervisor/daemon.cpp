@@ -79,7 +79,8 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
   // socket does, so a scrape never waits on the loop or a worker.
   std::shared_ptr<MetricsEndpoint> metrics;
   if (!config.metricsAddress.empty()) {
-    metrics = std::make_shared<MetricsEndpoint>(config.metricsAddress);
+    metrics =
+        std::make_shared<MetricsEndpoint>(config.metricsAddress, config.metricsRequestTimeout);
   }
   std::string metricsError;  // why the endpoint is not serving, as last logged
   auto publish = [&](const v1::SupervisorStatus& snapshot) {

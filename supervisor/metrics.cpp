@@ -1,6 +1,9 @@
 #include "supervisor/metrics.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <prometheus/exposer.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <cmath>
@@ -8,6 +11,7 @@
 #include <limits>
 
 #include "base/format.h"
+#include "base/unique_fd.h"
 #include "base/version.h"
 
 namespace mvf::supervisor {
@@ -98,18 +102,19 @@ std::string_view exitReason(const v1::ExitInfo& exit) {
 std::string checkMetricsAddress(std::string_view value) {
   if (value == "off") return "";
   std::string_view port = value;
+  if (port.starts_with('+')) port.remove_prefix(1);  // civetweb: every IPv4 and IPv6 address
   if (auto colon = value.rfind(':'); colon != std::string_view::npos) {
     std::string_view host = value.substr(0, colon);
     port = value.substr(colon + 1);
-    bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
-    if (host.empty() || (!bracketed && host.find(':') != std::string_view::npos)) {
-      return "expected off, PORT or HOST:PORT (an IPv6 host in brackets: [::]:9470)";
+    // civetweb as Debian 12 builds it listens on "+PORT" for IPv6, never on "[::]:PORT".
+    if (host.empty() || host.find_first_of(":[]+") != std::string_view::npos) {
+      return "expected off, PORT, IPV4-OR-NAME:PORT, or +PORT for every IPv4 and IPv6 address";
     }
   }
   int number = 0;
   auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
   if (ec != std::errc() || end != port.data() + port.size() || number < 1 || number > 65535) {
-    return "expected off, PORT or HOST:PORT with a port from 1 to 65535";
+    return "expected off, PORT, HOST:PORT or +PORT with a port from 1 to 65535";
   }
   return "";
 }
@@ -224,17 +229,55 @@ std::vector<MetricFamily> metricFamilies(const v1::SupervisorStatus& status, int
           listAndWatch, allocates, allocateSeconds, scanSeconds, cdiWrites};
 }
 
-MetricsEndpoint::MetricsEndpoint(std::string address) : address_(std::move(address)) {}
+MetricsEndpoint::MetricsEndpoint(std::string address, std::chrono::milliseconds requestTimeout)
+    : address_(std::move(address)), requestTimeout_(requestTimeout) {}
 
 MetricsEndpoint::~MetricsEndpoint() = default;
+
+std::string displayAddress(std::string_view address) {
+  if (address.starts_with('+')) return fmt::format("[::]:{}", address.substr(1));
+  if (address.find(':') == std::string_view::npos) return fmt::format("0.0.0.0:{}", address);
+  return std::string(address);
+}
+
+namespace {
+
+// Why civetweb could not listen on an IPv4 `address` ("Address already in use"), found by
+// binding it ourselves: civetweb's exception says only "Possible problem binding to port".
+std::string whyNotListening(const std::string& address) {
+  std::string shown = displayAddress(address);
+  auto colon = shown.rfind(':');
+  std::string host = shown.substr(0, colon);
+  sockaddr_in where{};
+  where.sin_family = AF_INET;
+  where.sin_port = htons(static_cast<uint16_t>(std::stoi(shown.substr(colon + 1))));
+  if (host.front() == '[' || ::inet_pton(AF_INET, host.c_str(), &where.sin_addr) != 1) {
+    return "";  // IPv6 or a name: no simple check of ours
+  }
+  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  int on = 1;
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&where), sizeof(where)) != 0) {
+    return std::strerror(errno);
+  }
+  return "";
+}
+
+}  // namespace
 
 base::Status MetricsEndpoint::start() {
   if (exposer_) return base::ok();
   try {
-    // Two civetweb threads: a scrape in flight never holds up the next one.
-    exposer_ = std::make_unique<prometheus::Exposer>(address_, 2);
+    // civetweb's threads each hold one connection until it ends or is idle for the
+    // request timeout: four, and a short timeout, so idle connections cannot starve a
+    // scrape for long.
+    exposer_ = std::make_unique<prometheus::Exposer>(
+        std::vector<std::string>{"listening_ports", address_, "num_threads", "4",
+                                 "request_timeout_ms", std::to_string(requestTimeout_.count())});
   } catch (const std::exception& e) {  // CivetException: civetweb could not listen
-    return base::Error{fmt::format("cannot serve metrics on {}: {}", address_, e.what())};
+    std::string why = whyNotListening(address_);
+    return base::Error{fmt::format("cannot serve metrics on {}: {}", displayAddress(address_),
+                                   why.empty() ? e.what() : why)};
   }
   exposer_->RegisterCollectable(weak_from_this());
   return base::ok();

@@ -3,6 +3,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -28,9 +29,13 @@ void addMetrics(v1::WorkerMetrics& into, const v1::WorkerMetrics& more);
 // "error" (another code), "killed" (the supervisor killed it: `reason` is set), "signal".
 std::string_view exitReason(const v1::ExitInfo& exit);
 
-// "3000" or "127.0.0.1:9470" or "[::]:9470" — what civetweb's listening_ports takes — or
-// "off": "" when `value` is one, else why not. The --metrics-address option's check.
+// "9470", "127.0.0.1:9470", "node-1:9470" or "+9470" (every IPv4 and IPv6 address) — what
+// civetweb's listening_ports takes as Debian builds it — or "off": "" when `value` is one,
+// else why not. The --metrics-address option's check.
 std::string checkMetricsAddress(std::string_view value);
+
+// An address as a URL shows it: "9470" → "0.0.0.0:9470", "+9470" → "[::]:9470".
+std::string displayAddress(std::string_view address);
 
 // The Prometheus metric families (README, "Metrics") of a status snapshot taken at
 // `nowUnixMs`: build info; per worker its state, up, restarts, crash loop, exits by
@@ -47,20 +52,23 @@ std::vector<prometheus::MetricFamily> metricFamilies(const v1::SupervisorStatus&
 class MetricsEndpoint final : public prometheus::Collectable,
                               public std::enable_shared_from_this<MetricsEndpoint> {
  public:
-  explicit MetricsEndpoint(std::string address);
+  // `requestTimeout`: how long a connection may stay idle before civetweb drops it.
+  MetricsEndpoint(std::string address, std::chrono::milliseconds requestTimeout);
   ~MetricsEndpoint() override;
 
   // Starts serving on the address; an Error (the port taken, an address civetweb refuses)
   // leaves it not serving, and start() may be called again later.
   base::Status start();
   bool serving() const { return exposer_ != nullptr; }
-  const std::string& address() const { return address_; }
+  // As a URL shows it (displayAddress()).
+  std::string address() const { return displayAddress(address_); }
 
   void publish(const v1::SupervisorStatus& status);
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   const std::string address_;
+  const std::chrono::milliseconds requestTimeout_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   mutable std::mutex mu_;
   std::shared_ptr<const v1::SupervisorStatus> status_;

@@ -33,7 +33,7 @@ void Supervisor::applyWorkerList(const std::vector<std::string>& enabled) {
       retired_.erase(slot->name());
       slot->enable();
     } else if (!wanted && slot->enabled()) {
-      base::logger("supervisor")->info("stopping {}: no longer in --workers", slot->name());
+      base::logger("supervisor")->info("stopping {}: no longer in workers", slot->name());
       slot->disable();
     }
     retireIfGone(*slot);

@@ -304,7 +304,8 @@ void WorkerSlot::onExit(int waitStatus) {
     log->error("{} {}", name_, what);
     fail("configuration error: " +
          (configError_.empty() ? std::string("exit 78, see its log") : configError_) +
-         "; fix it and send SIGHUP");
+         "; fix it (in the config file, then SIGHUP; a flag or env var takes a restart of "
+         "the supervisor)");
     return;
   }
   base::Duration readyFor =

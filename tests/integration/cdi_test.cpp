@@ -228,6 +228,19 @@ TEST_P(CdiBadDir, EveryResourceIsServedWithoutCdiNames) {
 
 INSTANTIATE_TEST_SUITE_P(Kinds, CdiBadDir, ::testing::Values("file", "symlink", "foreign"));
 
+// A foreign spec written in place (created empty, then filled: no rename, no new entry)
+// is seen when it is closed, not at the next resync.
+TEST_F(CdiTest, AForeignClaimWrittenInPlaceIsSeenAtOnce) {
+  startWithCdi();
+  ASSERT_THAT(cdiNames(allocate("udma", {"udma-0"})), Not(IsEmpty()));
+  std::ofstream(cdiDir() + "/vendor.json") << "";
+  std::this_thread::sleep_for(50ms);  // the creation's event first, then the write's
+  std::ofstream(cdiDir() + "/vendor.json", std::ios::app)
+      << R"({"cdiVersion": "0.5.0", "Kind": "intel.com/udma", "devices": []})";
+  ASSERT_TRUE(supervisor_->awaitLog("also claims CDI kind intel.com/udma", 5s)) << log();
+  EXPECT_THAT(cdiNames(allocate("udma", {"udma-0"})), IsEmpty());
+}
+
 TEST_F(CdiTest, AMissingDirIsUsedOnceItIsCreated) {
   fs::remove(cdiDir());
   startWithCdi();

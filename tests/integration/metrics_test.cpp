@@ -215,8 +215,9 @@ TEST_F(MetricsTest, APortTakenCostsTheMetricsOnlyAndIsTriedAgain) {
   startSupervisor({"--metrics-address", "127.0.0.1:" + std::to_string(port_),
                    "--metrics-retry-interval", "100ms"});
   ASSERT_TRUE(kubelet_.waitFor(allRegistered, kTimeout)) << log();
-  ASSERT_TRUE(
-      supervisor_->awaitLog("cannot serve metrics on 127.0.0.1:" + std::to_string(port_), kTimeout))
+  ASSERT_TRUE(supervisor_->awaitLog(
+      "cannot serve metrics on 127.0.0.1:" + std::to_string(port_) + ": Address already in use",
+      kTimeout))
       << log();
   auto failing = awaitStatus([](const v1::SupervisorStatus& s) {
     return !s.metrics_error().empty() && s.overall() == v1::SupervisorStatus::ok;
@@ -232,6 +233,28 @@ TEST_F(MetricsTest, APortTakenCostsTheMetricsOnlyAndIsTriedAgain) {
   // Said once, not once per retry.
   std::string text = log();
   EXPECT_EQ(text.find("cannot serve metrics"), text.rfind("cannot serve metrics"));
+}
+
+// civetweb's threads each hold a connection: idle ones are dropped after
+// --metrics-request-timeout, so they cannot keep scrapes out for long.
+TEST_F(MetricsTest, IdleConnectionsCannotHoldUpAScrape) {
+  ASSERT_OK(kubelet_.start());
+  startSupervisor({"--metrics-address", "127.0.0.1:" + std::to_string(port_),
+                   "--metrics-request-timeout", "300ms"});
+  ASSERT_TRUE(awaitScrape([](const Scrape& s) { return s.at("mvf_worker_up{worker=udma}") >= 0; }));
+  std::vector<base::UniqueFd> idle;
+  for (int i = 0; i < 8; ++i) {  // more than civetweb's threads, sending nothing
+    base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port_));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    idle.push_back(std::move(fd));
+  }
+  auto began = std::chrono::steady_clock::now();
+  EXPECT_TRUE(scrape(port_)) << "a scrape waits at most for the idle ones to be dropped";
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 5s) << "not the 30 s civetweb default";
 }
 
 TEST_F(MetricsTest, OffServesNothing) {

@@ -12,6 +12,21 @@
 namespace mvf::testing {
 namespace {
 
+// The README's --workers x11,udma: a comma list on the command line, as in env and INI.
+TEST(SupervisorCli, WorkersTakeACommaListOnTheCommandLine) {
+  auto checked =
+      runCommand({MVF_SUPERVISOR, "--workers", "udma, x11", "--workers", "udma", "--check-config"});
+  EXPECT_EQ(checked.exitCode, 0) << checked.output;
+  EXPECT_THAT(checked.output, HasSubstr("# mvf-worker-udma\n"));
+  EXPECT_THAT(checked.output, HasSubstr("# mvf-worker-x11\n"));
+  EXPECT_THAT(checked.output, ::testing::Not(HasSubstr("# mvf-worker-vfio")));
+  for (const char* bad : {"x11,nope", ",", ""}) {
+    auto refused = runCommand({MVF_SUPERVISOR, "--workers", bad, "--check-config"});
+    EXPECT_EQ(refused.exitCode, 78) << bad << "\n" << refused.output;
+    EXPECT_THAT(refused.output, HasSubstr("expected worker names among")) << bad;
+  }
+}
+
 // --help and --version parse no settings: every binary answers them and exits 0.
 TEST(SupervisorCli, HelpAndVersionAnswerWithoutAConfig) {
   std::vector<std::string> binaries = {MVF_SUPERVISOR};

@@ -71,15 +71,23 @@ TEST(CdiJson, WritesEveryNodeWithOwnerAndModeAndMountsAsBindMounts) {
   EXPECT_FALSE(edits.contains("env"));
 }
 
-TEST(CdiJson, KindOfReadsJsonAndYamlAndNothingElse) {
-  EXPECT_EQ(kindOf(R"({"cdiVersion": "0.5.0", "kind": "intel.com/usb"})", false), "intel.com/usb");
-  EXPECT_EQ(kindOf("cdiVersion: 0.5.0\nkind: intel.com/usb\n", true), "intel.com/usb");
-  EXPECT_EQ(kindOf("{not json", false), "");
-  EXPECT_EQ(kindOf("kind: [a, b]\n", true), "");
-  EXPECT_EQ(kindOf("- a\n- b\n", true), "");
-  EXPECT_EQ(kindOf(R"(["kind"])", false), "");
-  EXPECT_EQ(kindOf(R"({"kind": 7})", false), "");
-  EXPECT_EQ(kindOf("", false), "");
+TEST(CdiJson, KindOfReadsTheKindAsARuntimeWould) {
+  EXPECT_EQ(kindOf(R"({"cdiVersion": "0.5.0", "kind": "intel.com/usb"})"), "intel.com/usb");
+  EXPECT_EQ(kindOf("cdiVersion: 0.5.0\nkind: intel.com/usb\n"), "intel.com/usb");
+  // Go's encoding/json matches keys whatever their case; an exact "kind" wins.
+  EXPECT_EQ(kindOf(R"({"Kind": "intel.com/usb"})"), "intel.com/usb");
+  EXPECT_EQ(kindOf("KIND: intel.com/usb\n"), "intel.com/usb");
+  EXPECT_EQ(kindOf(R"({"KIND": "a/b", "kind": "intel.com/usb"})"), "intel.com/usb");
+  // JSON with tabs, and YAML in a file that says .json: both are read.
+  EXPECT_EQ(kindOf("{\n\t\"kind\":\t\"intel.com/usb\"\n}"), "intel.com/usb");
+  EXPECT_EQ(kindOf("cdiVersion: \"0.5.0\"\nkind: intel.com/usb\ndevices: []\n"), "intel.com/usb");
+  EXPECT_EQ(kindOf("{not json"), "");
+  EXPECT_EQ(kindOf("kind: [a, b]\n"), "");
+  EXPECT_EQ(kindOf("- a\n- b\n"), "");
+  EXPECT_EQ(kindOf(R"(["kind"])"), "");
+  EXPECT_EQ(kindOf("kinds: intel.com/usb\n"), "");
+  EXPECT_EQ(kindOf(R"({"kind": 7})"), "");
+  EXPECT_EQ(kindOf(""), "");
 }
 
 class SpecFileTest : public ::testing::Test {
@@ -109,6 +117,24 @@ TEST_F(SpecFileTest, WritesAtomicallyWithMode0644AndARecordBesideIt) {
   EXPECT_FALSE(file_.current("{}"));
 }
 
+// Compared by content: a restarted worker, or another instance sharing the dir that wrote
+// the same, causes no write (two instances would otherwise rewrite each other forever).
+TEST_F(SpecFileTest, ASpecOnDiskWithTheSameContentIsCurrentWhoeverWroteIt) {
+  ASSERT_OK(file_.write("{\"a\": 1}\n"));
+  SpecFile restarted(dir(), "intel.com/udma");
+  ASSERT_OK(restarted.check());
+  EXPECT_TRUE(restarted.current("{\"a\": 1}\n"));
+  EXPECT_FALSE(restarted.current("{\"a\": 2}\n"));
+  // Rewritten by another writer, the same bytes in a new file.
+  writeFile(spec() + ".other", "{\"a\": 1}\n");
+  fs::rename(spec() + ".other", spec());
+  EXPECT_TRUE(file_.current("{\"a\": 1}\n"));
+  EXPECT_TRUE(file_.intact());
+  writeFile(spec(), "{\"a\": 3}\n");  // changed in place
+  EXPECT_FALSE(file_.current("{\"a\": 1}\n"));
+  EXPECT_FALSE(file_.intact());
+}
+
 TEST_F(SpecFileTest, ATempFileLeftByADeadWriterIsReplaced) {
   writeFile(spec() + ".tmp", "half a spec");
   ASSERT_OK(file_.write("{}\n"));
@@ -116,13 +142,14 @@ TEST_F(SpecFileTest, ATempFileLeftByADeadWriterIsReplaced) {
   EXPECT_EQ(readFile(spec()), "{}\n");
 }
 
-TEST_F(SpecFileTest, IsNotCurrentOnceRemovedOrReplaced) {
+TEST_F(SpecFileTest, IsNotCurrentOnceRemovedOrReplacedByOtherContent) {
   ASSERT_OK(file_.write("{}\n"));
   fs::remove(spec());
   EXPECT_FALSE(file_.current("{}\n"));
+  EXPECT_FALSE(file_.intact());
   ASSERT_OK(file_.check());  // a missing file is ours to write
   ASSERT_OK(file_.write("{}\n"));
-  writeFile(spec() + ".new", "{}\n");
+  writeFile(spec() + ".new", "{ }\n");
   fs::rename(spec() + ".new", spec());
   EXPECT_FALSE(file_.current("{}\n"));
 }

@@ -366,6 +366,23 @@ TEST_F(CdiSpecTest, AFailedRewriteKeepsNamingWhatTheSpecOnDiskHas) {
   EXPECT_THAT(respond(cdi, {&a, &b}).first, ElementsAre("intel.com/usb=a", "intel.com/usb=b"));
 }
 
+// A runtime must resolve every name Allocate gives: when the spec is gone and cannot be
+// written again, nothing is named.
+TEST_F(CdiSpecTest, ASpecGoneAndNotWrittenAgainMeansNoNames) {
+  testing::Tmpfs disk(dir(), 16 * 1024);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
+  CdiSpec cdi(config(), "usb", resource_.host());
+  Unit a = unit("a", "/dev/a");
+  cdi.update({.units = {a}});
+  fs::remove(specPath());  // then the disk fills up, before the worker hears of it
+  { std::ofstream(dir() + "/filler") << std::string(64 * 1024, 'x'); }
+  cdi.refresh();
+  EXPECT_FALSE(fs::exists(specPath()));
+  auto [names, specs] = respond(cdi, {&a});
+  EXPECT_THAT(names, IsEmpty());
+  EXPECT_THAT(specs, ElementsAre("/dev/a"));
+}
+
 TEST_F(CdiSpecTest, OffWritesNothingAndNamesNothing) {
   CdiSpec cdi(config(CdiConfig::Names::kOff), "usb", resource_.host());
   Unit a = unit("a", "/dev/a");

@@ -127,14 +127,17 @@ TEST(MetricsTest, ExitReasonsAreAFixedSet) {
 }
 
 TEST(MetricsTest, TheAddressIsOffAPortOrAHostAndPort) {
-  for (const char* good :
-       {"off", "9470", "0.0.0.0:9470", "127.0.0.1:1", "[::]:9470", "[::1]:65535", "node-1:9470"}) {
+  for (const char* good : {"off", "9470", "0.0.0.0:9470", "127.0.0.1:1", "+9470", "node-1:9470"}) {
     EXPECT_EQ(checkMetricsAddress(good), "") << good;
   }
-  for (const char* bad :
-       {"", "on", "0", "65536", ":9470", "::1:9470", "host:", "host:port", "9470 ", "1.2.3.4:-1"}) {
+  // Debian's civetweb never listens on a bracketed IPv6 address: +PORT is its way.
+  for (const char* bad : {"", "on", "0", "65536", ":9470", "::1:9470", "host:", "host:port",
+                          "9470 ", "1.2.3.4:-1", "[::]:9470", "[::1]:9470", "+", "+:9470"}) {
     EXPECT_NE(checkMetricsAddress(bad), "") << bad;
   }
+  EXPECT_EQ(displayAddress("9470"), "0.0.0.0:9470");
+  EXPECT_EQ(displayAddress("+9470"), "[::]:9470");
+  EXPECT_EQ(displayAddress("127.0.0.1:9470"), "127.0.0.1:9470");
 }
 
 // A status with every catalog worker: one running with counts, one in backoff after a

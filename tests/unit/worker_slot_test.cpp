@@ -173,8 +173,8 @@ TEST_F(WorkerSlotTest, AWorkersOwnConfigurationErrorBecomesItsFailedReason) {
   slot_.onExit(kExit78);
   EXPECT_EQ(state(), State::failed);
   EXPECT_EQ(slot_.status().failed_reason(),
-            "configuration error: MVF_MODE is not read: mode is set per program; fix it and send "
-            "SIGHUP");
+            "configuration error: MVF_MODE is not read: mode is set per program; fix it (in the "
+            "config file, then SIGHUP; a flag or env var takes a restart of the supervisor)");
 }
 
 TEST_F(WorkerSlotTest, AMissingBinaryIsFailedSayingSo) {

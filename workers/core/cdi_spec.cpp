@@ -114,8 +114,11 @@ void CdiSpec::apply(const Built& built) {
     auto wrote = file_.write(content);
     if (metrics_ != nullptr) metrics_->cdiSpecWritten(static_cast<bool>(wrote));
     if (!wrote) {
-      // The spec before this one is still whole on disk: keep naming what it has.
+      // Allocate may name only what a runtime can resolve: the spec written before, if it
+      // is still on disk as written (a full disk), else nothing (removed, or hidden by a
+      // mount over the dir).
       unusable(wrote.error().message);
+      publish(file_.intact() ? onDisk_ : std::set<std::string>{});
       return;
     }
     base::logger("cdi")->debug("wrote {}: {} devices", file_.path(), built.devices.size());
@@ -124,6 +127,7 @@ void CdiSpec::apply(const Built& built) {
     base::logger("cdi")->info("{} is written again; Allocate names CDI devices", file_.path());
     problem_.clear();
   }
+  onDisk_ = built.names;
   publish(built.names);
 }
 

@@ -100,6 +100,7 @@ class CdiSpec {
   std::string problem_;             // why the spec is unusable now, as last logged
   std::set<std::string> badNames_;  // unit IDs already warned about
   Built last_;                      // of the last update()
+  std::set<std::string> onDisk_;    // the names in the spec last written (or found) on disk
 
   mutable std::mutex mu_;
   std::shared_ptr<const std::set<std::string>> named_;  // names in the spec on disk

@@ -68,9 +68,10 @@ void Notifier::write(const mvf::supervisor::v1::WorkerEvent& event) {
   named.set_worker(worker_);
   std::string line = base::toJson(named) + '\n';
   // A write of at most PIPE_BUF bytes to a pipe is atomic (pipe(7)): all of it or, with
-  // O_NONBLOCK and no room, nothing. Every event is bounded well below it (32 unit IDs
-  // of 64 bytes, 17 status codes, two histograms of 12 buckets); one that is not would
-  // be split by a partial write, so it is dropped.
+  // O_NONBLOCK and no room, nothing. Every event is bounded below it (16 unit IDs of 32
+  // bytes, 17 status codes, two histograms of 12 buckets: tests/unit/metrics_test.cpp
+  // checks the worst case); one that is not would be split by a partial write, so it is
+  // dropped.
   if (line.size() > PIPE_BUF) {
     base::logger("notify")->error("a {} event of {} bytes exceeds PIPE_BUF; dropped",
                                   mvf::supervisor::v1::WorkerEvent::Kind_Name(event.event()),

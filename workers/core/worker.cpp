@@ -244,12 +244,16 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   void updateWatches() {
     for (int round = 0; round < 3 && !polling_; ++round) {
       std::set<std::string> dirs{config_.kubeletDir};
-      if (std::string cdiDir = cdi_.watchDir(); !cdiDir.empty()) dirs.insert(cdiDir);
+      std::set<std::string> contentDirs;  // a spec written in place changes only its content
+      if (std::string cdiDir = cdi_.watchDir(); !cdiDir.empty()) {
+        dirs.insert(cdiDir);
+        contentDirs.insert(cdiDir);
+      }
       for (const auto& dir : resource_->watchDirs()) {
         auto resolved = resource_->host().resolve(dir, /*followLast=*/true);
         dirs.insert(resource_->host().local(resolved.value_or(dir)));
       }
-      auto updated = watcher_.update(dirs);
+      auto updated = watcher_.update(dirs, contentDirs);
       if (!updated) {
         log_->warn("{}; polling every {} instead", updated.error().message,
                    ms(config_.pollInterval));
