@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -140,6 +141,9 @@ int metricsFigures(int rounds) {
   std::vector<std::thread> scrapers;
   for (int i = 0; i < 100; ++i) {
     scrapers.emplace_back([&] {
+      // A Prometheus scrapes from another machine: here its stand-ins take the lowest
+      // priority, so that what they cost themselves does not count against Allocate.
+      ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
       std::vector<double> mine;
       while (!stop) {
         auto began = Clock::now();
@@ -157,7 +161,7 @@ int metricsFigures(int rounds) {
   report("Allocate, sequential, metrics off", off, "-");
   report("Allocate, sequential, metrics on", on, "p99 within 10 % of off");
   report("Allocate, sequential, 100 concurrent scrapes", scraped, "p99 within 10 % of off");
-  report("one scrape, 100 concurrent (two exposer threads)", scrapes,
+  report("one scrape, 100 concurrent (four exposer threads)", scrapes,
          failed == 0 ? "-" : std::to_string(failed.load()) + " FAILED");
 
   // Idle: what each supervisor thread wakes for while nobody scrapes or allocates.
