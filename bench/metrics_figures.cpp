@@ -17,6 +17,7 @@
 
 #include "base/unique_fd.h"
 #include "bench/figures.h"
+#include "tests/support/tcp_port.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::bench {
@@ -25,20 +26,11 @@ namespace {
 using testing::WorkerProcess;
 
 // A port of 127.0.0.1 free now (bound to port 0 and let go), for the endpoint.
-int freePort() {
-  base::UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return 0;
-  }
-  return ntohs(address.sin_port);
-}
-
-const int kPort = freePort();
+const int kPort = [] {
+  auto port = testing::bindFreePort(false);
+  if (!port) must(port.error());
+  return port.value().number;
+}();
 
 // One HTTP/1.0 GET of /metrics on 127.0.0.1:kPort; the bytes of the response, 0 on
 // failure.

@@ -13,32 +13,12 @@
 
 #include "base/unique_fd.h"
 #include "tests/integration/supervisor_test.h"
+#include "tests/support/tcp_port.h"
 
 namespace mvf::testing {
 namespace {
 
 using ::testing::ElementsAre;
-
-// A TCP socket bound to a free port of 127.0.0.1, listening when asked: a port to serve
-// on, or one already taken.
-struct Port {
-  base::UniqueFd fd;
-  int number = 0;
-};
-Port bindFreePort(bool listen) {
-  Port port{base::UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), 0};
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (::bind(port.fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(port.fd.get(), reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
-      (listen && ::listen(port.fd.get(), 1) != 0)) {
-    ADD_FAILURE() << "cannot bind a port: " << std::strerror(errno);
-  }
-  port.number = ntohs(address.sin_port);
-  return port;
-}
 
 // One scrape as Prometheus' parser reads it: the exposition text, and every sample's
 // value by "name{label=value,...}" with labels sorted.
@@ -103,7 +83,13 @@ class MetricsTest : public SupervisorTest {
     return kubelet_.allocate("intel.com/udma", request, &response).error_code();
   }
 
-  int port_ = bindFreePort(false).number;
+  int port_ = freePort();
+
+  static int freePort() {
+    auto port = bindFreePort(false);
+    EXPECT_TRUE(port) << port.error().message;
+    return port ? port.value().number : 0;
+  }
 };
 
 // Our own checks beside the parser's (which takes a counter without _total): every
@@ -169,8 +155,7 @@ TEST_F(MetricsTest, TheExpositionParsesAndCountsAllocatesByResult) {
     EXPECT_GE(s.at("mvf_scan_duration_seconds_count{" + resource + "}"), 1);
     EXPECT_GT(s.at("mvf_worker_uptime_seconds{worker=" + name + "}"), 0);
   }
-  EXPECT_EQ(s.at("exposer_scrapes_total"), s.at("exposer_scrapes_total"));  // present
-  EXPECT_GE(s.at("exposer_scrapes_total"), 0);
+  EXPECT_GE(s.at("exposer_scrapes_total"), 0) << "the exposer's own metrics (-1: missing)";
 }
 
 TEST_F(MetricsTest, CountersAddUpAcrossAKilledWorkersRuns) {
@@ -209,8 +194,9 @@ TEST_F(MetricsTest, AWorkerWaitingToRestartIsDownNeverAStaleUp) {
 }
 
 TEST_F(MetricsTest, APortTakenCostsTheMetricsOnlyAndIsTriedAgain) {
-  Port taken = bindFreePort(true);
-  port_ = taken.number;
+  auto taken = bindFreePort(true);
+  ASSERT_OK(taken);
+  port_ = taken.value().number;
   ASSERT_OK(kubelet_.start());
   startSupervisor({"--metrics-address", "127.0.0.1:" + std::to_string(port_),
                    "--metrics-retry-interval", "100ms"});
@@ -227,7 +213,7 @@ TEST_F(MetricsTest, APortTakenCostsTheMetricsOnlyAndIsTriedAgain) {
   auto shown = runCommand({MVFCTL, "status", "--status-socket", statusSocket()});
   EXPECT_THAT(shown.output, ::testing::HasSubstr("metrics: NOT SERVING: cannot serve metrics on"));
 
-  taken.fd.reset();  // the port is free again
+  taken.value().fd.reset();  // the port is free again
   ASSERT_TRUE(awaitStatus([](const v1::SupervisorStatus& s) { return s.metrics_error().empty(); }));
   EXPECT_TRUE(awaitScrape([](const Scrape& s) { return s.at("mvf_worker_up{worker=udma}") == 1; }));
   // Said once, not once per retry.
@@ -252,9 +238,8 @@ TEST_F(MetricsTest, IdleConnectionsCannotHoldUpAScrape) {
     ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
     idle.push_back(std::move(fd));
   }
-  auto began = std::chrono::steady_clock::now();
+  // The scraper gives up after 5 s: civetweb's default would keep it out for 30 s.
   EXPECT_TRUE(scrape(port_)) << "a scrape waits at most for the idle ones to be dropped";
-  EXPECT_LT(std::chrono::steady_clock::now() - began, 5s) << "not the 30 s civetweb default";
 }
 
 TEST_F(MetricsTest, OffServesNothing) {
