@@ -212,6 +212,14 @@ void KubeletStandIn::stop() {
   }
 }
 
+bool KubeletStandIn::endStream(const std::string& resource) {
+  std::lock_guard lock(mu_);
+  auto it = clients_.find(resource);
+  if (it == clients_.end()) return false;
+  it->second->streamContext.TryCancel();
+  return true;
+}
+
 base::Status KubeletStandIn::restart() {
   stop();
   {

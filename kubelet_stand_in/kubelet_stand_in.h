@@ -90,6 +90,11 @@ class KubeletStandIn {
   void stop();
   // stop() + start().
   base::Status restart();
+  // Ends the resource's live ListAndWatch stream from the kubelet's side and keeps
+  // running, as the kubelet does when its stream fails (client.go: Run returns, the
+  // endpoint is stopped and waits for the plugin to register again). False when the
+  // resource has no registered plugin.
+  bool endStream(const std::string& resource);
 
   Node node() const;
   std::optional<ResourceState> resource(const std::string& name) const;

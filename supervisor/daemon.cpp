@@ -30,18 +30,16 @@ using namespace std::chrono_literals;
 
 // Listens on the status socket, whose dir is created if missing; a live supervisor
 // already answering there is not ours to replace.
-base::Result<std::unique_ptr<grpc::Server>> serveStatus(const std::string& path,
-                                                        StatusService& service) {
+base::Result<std::unique_ptr<rpc::AsyncServer>> serveStatus(const std::string& path,
+                                                            StatusService& service) {
   std::error_code ec;
   auto dir = std::filesystem::path(path).parent_path();
   std::filesystem::create_directories(dir, ec);
   if (ec) return base::Error{"mkdir " + dir.string() + ": " + ec.message(), ec.value()};
   if (base::probeUnixSocket(path)) return base::Error{path + " is served by another process"};
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix://" + path, grpc::InsecureServerCredentials());
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
+  auto server = rpc::AsyncServer::start({service.service()}, "unix://" + path);
   if (!server) return base::Error{"cannot listen on " + path};
+  service.serve(*server);
   // gRPC binds it itself: the mode is set right after.
   if (::chmod(path.c_str(), 0600) != 0) {
     return base::Error{"chmod(" + path + ", 0600): " + std::strerror(errno), errno};
@@ -150,7 +148,7 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
   if (metrics) serveMetrics();
   supervisor.start();
   loop.run();
-  server.value()->Shutdown(std::chrono::system_clock::now() + 500ms);
+  server.value()->stop(500ms);
   ::unlink(config.statusSocket.c_str());
   log->info("stopped");
   return base::kExitOk;

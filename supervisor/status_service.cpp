@@ -2,24 +2,30 @@
 
 namespace mvf::supervisor {
 
+void StatusService::serve(rpc::AsyncServer& server) {
+  rpc::serveUnary(
+      server, service_, &v1::Supervisor::AsyncService::RequestGetStatus,
+      [this](grpc::ServerContext&, const v1::GetStatusRequest&, v1::SupervisorStatus* response) {
+        *response = status();
+        return grpc::Status::OK;
+      });
+}
+
 void StatusService::publish(v1::SupervisorStatus status) {
   std::lock_guard lock(mu_);
   status_ = std::move(status);
 }
 
-grpc::ServerUnaryReactor* StatusService::GetStatus(grpc::CallbackServerContext* context,
-                                                   const v1::GetStatusRequest*,
-                                                   v1::SupervisorStatus* response) {
+v1::SupervisorStatus StatusService::status() {
+  v1::SupervisorStatus copy;
   {
     std::lock_guard lock(mu_);
-    *response = status_;
+    copy = status_;
   }
-  response->set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::steady_clock::now() - started_)
-                              .count());
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  copy.set_uptime_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::steady_clock::now() - started_)
+                         .count());
+  return copy;
 }
 
 }  // namespace mvf::supervisor

@@ -4,21 +4,26 @@
 #include <mutex>
 
 #include "proto/supervisor.grpc.pb.h"
+#include "rpc/async_server.h"
 
 namespace mvf::supervisor {
 
 // mvf.supervisor.v1.Supervisor/GetStatus. The supervisor's loop publishes a snapshot
 // after every change; a call copies the newest one, so answering never waits on the
 // loop (a supervisor busy restarting workers still answers its liveness probe).
-class StatusService final : public v1::Supervisor::CallbackService {
+class StatusService {
  public:
-  void publish(v1::SupervisorStatus status);
+  // For the server to register, before serve().
+  grpc::Service* service() { return &service_; }
+  // Answers GetStatus on `server`, built with service(), until it stops.
+  void serve(rpc::AsyncServer& server);
 
-  grpc::ServerUnaryReactor* GetStatus(grpc::CallbackServerContext* context,
-                                      const v1::GetStatusRequest* request,
-                                      v1::SupervisorStatus* response) override;
+  void publish(v1::SupervisorStatus status);
+  // The newest snapshot, with the supervisor's uptime now.
+  v1::SupervisorStatus status();
 
  private:
+  v1::Supervisor::AsyncService service_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   v1::SupervisorStatus status_;

@@ -219,6 +219,31 @@ TEST_F(UdmaWorkerTest, ReRegistersOnceAfterEveryKubeletRestartWithoutLeaking) {
   EXPECT_EQ(kubelet_.resource(kResource)->registrations, 101);
 }
 
+TEST_F(UdmaWorkerTest, RegistersAgainWhenTheKubeletEndsItsStreamWhileAnotherClientWatches) {
+  auto worker = startRegistered();
+  ASSERT_FALSE(HasFailure());
+  // Another client's ListAndWatch, as `mvfctl devices --watch` opens it, stays open.
+  auto channel = grpc::CreateChannel("unix://" + socketPath(), grpc::InsecureChannelCredentials());
+  auto stub = v1beta1::DevicePlugin::NewStub(channel);
+  grpc::ClientContext watch;
+  auto watcher = stub->ListAndWatch(&watch, v1beta1::Empty());
+  v1beta1::ListAndWatchResponse list;
+  ASSERT_TRUE(watcher->Read(&list));
+  // The kubelet ends its own stream and waits for the plugin to register again: only
+  // the kubelet's stream ending means that, whoever else watches.
+  ASSERT_TRUE(kubelet_.endStream(kResource));
+  EXPECT_TRUE(kubelet_.waitFor(
+      [&](const Node& node) {
+        return advertises(1000, 1000)(node) && node.at(kResource).registrations == 2;
+      },
+      kTimeout))
+      << kubelet_.describeNode() << worker->log();
+  watch.TryCancel();
+  while (watcher->Read(&list)) {
+  }
+  watcher->Finish();
+}
+
 TEST_F(UdmaWorkerTest, WaitsForAnAbsentKubeletAndRegistersWhenItComes) {
   ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   std::filesystem::create_directories(node_.kubeletDir());

@@ -39,67 +39,132 @@ StreamSchedule::ListPtr StreamSchedule::takeNext() {
   return sent_;
 }
 
-// One ListAndWatch call: the schedule decides, this makes the gRPC calls, never with mu_
-// held, so a reaction that gRPC runs inline cannot deadlock on it.
-class ListAndWatchStream final : public grpc::ServerWriteReactor<List> {
+// One ListAndWatch call on the async API. The schedule decides what to write; this makes
+// the gRPC calls, under mu_ (the async API never runs a completion inline, so that cannot
+// deadlock), and counts the operations gRPC holds a tag of: the object keeps itself alive
+// (self_) until the last one is back.
+class ListAndWatchStream final : public std::enable_shared_from_this<ListAndWatchStream> {
  public:
-  explicit ListAndWatchStream(StreamHub& hub) : hub_(hub) {}
+  using Service = v1beta1::DevicePlugin::AsyncService;
 
-  void setGeneration(uint64_t generation) { generation_ = generation; }
+  // Asks `server` for the next ListAndWatch call.
+  static void request(rpc::AsyncServer& server, Service& service, StreamHub& hub) {
+    auto stream = std::shared_ptr<ListAndWatchStream>(new ListAndWatchStream(server, service, hub));
+    stream->self_ = stream;
+    // Before the call starts, as gRPC requires; its tag comes back only if it does start.
+    stream->context_.AsyncNotifyWhenDone(&stream->doneTag_);
+    if (!server.request([&] {
+          service.RequestListAndWatch(&stream->context_, &stream->request_, &stream->writer_,
+                                      &server.queue(), &server.queue(), &stream->startedTag_);
+        })) {
+      stream->self_.reset();
+    }
+  }
+
+  void setTags(uint64_t generation, bool kubelet) {
+    generation_ = generation;
+    kubelet_ = kubelet;
+  }
+  uint64_t generation() const { return generation_; }
+  bool kubelet() const { return kubelet_; }
 
   void offer(StreamSchedule::ListPtr list, uint64_t number) {
-    StreamSchedule::ListPtr write;
-    {
-      std::lock_guard lock(mu_);
-      write = schedule_.offer(std::move(list), number);
-    }
-    if (write) StartWrite(write.get());
+    std::lock_guard lock(mu_);
+    write(schedule_.offer(std::move(list), number));
   }
 
-  void end(grpc::Status status) { end(std::move(status), false); }
-
-  void OnWriteDone(bool ok) override {
-    if (ok) hub_.sent();
-    StreamSchedule::Next next;
-    grpc::Status status;
-    {
-      std::lock_guard lock(mu_);
-      next = schedule_.writeDone(ok);
-      status = schedule_.status();
-    }
-    if (next.finish) {
-      Finish(status);
-    } else if (next.write) {
-      StartWrite(next.write.get());
-    }
-  }
-
-  void OnCancel() override { end(grpc::Status::CANCELLED, true); }
-
-  void OnDone() override {
-    bool byPeer;
-    {
-      std::lock_guard lock(mu_);
-      byPeer = schedule_.endedByPeer();
-    }
-    // May destroy this object; nothing may follow.
-    hub_.remove(this, byPeer, generation_);
+  void end(grpc::Status status) {
+    std::lock_guard lock(mu_);
+    end(std::move(status), false);
   }
 
  private:
-  void end(grpc::Status status, bool byPeer) {
+  ListAndWatchStream(rpc::AsyncServer& server, Service& service, StreamHub& hub)
+      : server_(server), service_(service), hub_(hub) {}
+
+  // The call arrived; not ok: the server shut down first, and the done tag never comes.
+  void started(bool ok) {
+    if (!ok) {
+      self_.reset();  // may destroy this object; nothing may follow
+      return;
+    }
+    request(server_, service_, hub_);
     {
       std::lock_guard lock(mu_);
-      if (!schedule_.end(std::move(status), byPeer)) return;
-      status = schedule_.status();
+      --pending_;
     }
-    Finish(status);
+    hub_.add(shared_from_this(), context_.peer());
   }
 
+  void written(bool ok) {
+    if (ok) hub_.sent();
+    std::shared_ptr<ListAndWatchStream> last;  // destroyed after the lock is released
+    std::lock_guard lock(mu_);
+    --pending_;
+    StreamSchedule::Next next = schedule_.writeDone(ok);
+    if (next.finish) {
+      finish();
+    } else {
+      write(std::move(next.write));
+    }
+    last = releaseIfLast();
+  }
+
+  void finished(bool) {
+    std::shared_ptr<ListAndWatchStream> last;
+    std::lock_guard lock(mu_);
+    --pending_;
+    last = releaseIfLast();
+  }
+
+  // The call is over: finished by us, or cancelled (the peer left, or the server stops).
+  void done(bool) {
+    std::shared_ptr<ListAndWatchStream> last;
+    std::lock_guard lock(mu_);
+    --pending_;
+    if (context_.IsCancelled()) end(grpc::Status::CANCELLED, true);
+    last = releaseIfLast();
+  }
+
+  // Under mu_:
+  void write(StreamSchedule::ListPtr list) {
+    if (!list) return;
+    ++pending_;
+    writer_.Write(*list, &writtenTag_);
+  }
+  void end(grpc::Status status, bool byPeer) {
+    if (schedule_.end(std::move(status), byPeer)) finish();
+  }
+  void finish() {
+    ++pending_;
+    writer_.Finish(schedule_.status(), &finishedTag_);
+  }
+  // With no operation left in gRPC's hands, the stream leaves the hub and returns its
+  // hold on itself, for the caller to drop once mu_ is released; whoever holds it last
+  // (a publish under way, maybe) destroys it.
+  std::shared_ptr<ListAndWatchStream> releaseIfLast() {
+    if (pending_ > 0 || !self_) return nullptr;
+    hub_.remove(this, schedule_.endedByPeer());
+    return std::move(self_);
+  }
+
+  rpc::AsyncServer& server_;
+  Service& service_;
   StreamHub& hub_;
-  uint64_t generation_ = 0;  // set once, before any callback can run
+  grpc::ServerContext context_;
+  v1beta1::Empty request_;
+  grpc::ServerAsyncWriter<List> writer_{&context_};
+  rpc::Step<ListAndWatchStream> startedTag_{*this, &ListAndWatchStream::started};
+  rpc::Step<ListAndWatchStream> writtenTag_{*this, &ListAndWatchStream::written};
+  rpc::Step<ListAndWatchStream> finishedTag_{*this, &ListAndWatchStream::finished};
+  rpc::Step<ListAndWatchStream> doneTag_{*this, &ListAndWatchStream::done};
+  uint64_t generation_ = 0;  // set once, by the hub, before anything is written
+  bool kubelet_ = false;
+
   std::mutex mu_;
   StreamSchedule schedule_;
+  int pending_ = 2;  // operations gRPC holds a tag of: first the start and the done tag
+  std::shared_ptr<ListAndWatchStream> self_;  // while gRPC may hand back a tag of ours
 };
 
 StreamHub::StreamHub(PeerGone onPeerGone, WorkerMetrics* metrics)
@@ -130,89 +195,119 @@ void StreamHub::endAll() {
   for (auto& stream : streams) stream->end(grpc::Status::OK);
 }
 
-size_t StreamHub::openStreams() const {
+size_t StreamHub::openKubeletStreams() const {
   std::lock_guard lock(mu_);
-  return streams_.size();
+  return static_cast<size_t>(std::count_if(streams_.begin(), streams_.end(), [&](const auto& s) {
+    return s->kubelet() && s->generation() == generation_;
+  }));
 }
 
-void StreamHub::add(const std::shared_ptr<ListAndWatchStream>& stream) {
+void StreamHub::setGeneration(uint64_t generation) {
+  std::lock_guard lock(mu_);
+  generation_ = generation;
+  kubeletPeers_.clear();
+}
+
+void StreamHub::registering(bool inFlight) {
+  std::lock_guard lock(mu_);
+  registering_ = inFlight;
+}
+
+void StreamHub::optionsAsked(const std::string& peer) {
+  std::lock_guard lock(mu_);
+  if (registering_ &&
+      std::find(kubeletPeers_.begin(), kubeletPeers_.end(), peer) == kubeletPeers_.end()) {
+    kubeletPeers_.push_back(peer);
+  }
+}
+
+void StreamHub::add(const std::shared_ptr<ListAndWatchStream>& stream, const std::string& peer) {
   std::shared_ptr<const List> latest;
   uint64_t number;
+  bool kubelet;
   {
     std::lock_guard lock(mu_);
+    kubelet = kubeletPeers_.empty() ||
+              std::find(kubeletPeers_.begin(), kubeletPeers_.end(), peer) != kubeletPeers_.end();
+    stream->setTags(generation_, kubelet);
     streams_.push_back(stream);
-    stream->setGeneration(generation_);
     latest = latest_;
     number = published_;
   }
-  base::logger("service")->info("ListAndWatch opened; sending {} devices",
+  base::logger("service")->info("ListAndWatch opened by {} ({}); sending {} devices", peer,
+                                kubelet ? "the kubelet" : "another client",
                                 latest ? latest->devices_size() : 0);
   // A publish that raced with us may have offered a newer list already; the number
   // makes this offer a no-op then.
   if (latest) stream->offer(std::move(latest), number);
 }
 
-void StreamHub::setGeneration(uint64_t generation) {
-  std::lock_guard lock(mu_);
-  generation_ = generation;
-}
-
-void StreamHub::remove(ListAndWatchStream* stream, bool endedByPeer, uint64_t generation) {
-  std::shared_ptr<ListAndWatchStream> last;  // destroyed after the lock is released
+void StreamHub::remove(ListAndWatchStream* stream, bool endedByPeer) {
+  std::shared_ptr<ListAndWatchStream> held;  // destroyed after the lock is released
   {
     std::lock_guard lock(mu_);
     auto it = std::find_if(streams_.begin(), streams_.end(),
-                           [&](const auto& held) { return held.get() == stream; });
-    if (it != streams_.end()) {
-      last = std::move(*it);
-      streams_.erase(it);
-    }
+                           [&](const auto& open) { return open.get() == stream; });
+    if (it == streams_.end()) return;
+    held = std::move(*it);
+    streams_.erase(it);
   }
-  if (endedByPeer && onPeerGone_) onPeerGone_(generation);
+  if (endedByPeer && stream->kubelet() && onPeerGone_) onPeerGone_(stream->generation());
 }
 
 PluginService::PluginService(const Inventory& inventory, StreamHub& hub, WorkerMetrics* metrics)
     : inventory_(inventory), hub_(hub), metrics_(metrics) {}
 
-grpc::ServerUnaryReactor* PluginService::GetDevicePluginOptions(
-    grpc::CallbackServerContext* context, const v1beta1::Empty*,
-    v1beta1::DevicePluginOptions* response) {
+void PluginService::serve(rpc::AsyncServer& server) {
+  using Service = v1beta1::DevicePlugin::AsyncService;
+  rpc::serveUnary(server, service_, &Service::RequestGetDevicePluginOptions,
+                  [this](grpc::ServerContext& context, const v1beta1::Empty&,
+                         v1beta1::DevicePluginOptions* response) {
+                    return getDevicePluginOptions(context.peer(), response);
+                  });
+  rpc::serveUnary(server, service_, &Service::RequestGetPreferredAllocation,
+                  [this](grpc::ServerContext&, const v1beta1::PreferredAllocationRequest& request,
+                         v1beta1::PreferredAllocationResponse* response) {
+                    return getPreferredAllocation(request, response);
+                  });
+  rpc::serveUnary(
+      server, service_, &Service::RequestAllocate,
+      [this](grpc::ServerContext&, const v1beta1::AllocateRequest& request,
+             v1beta1::AllocateResponse* response) { return allocate(request, response); });
+  rpc::serveUnary(server, service_, &Service::RequestPreStartContainer,
+                  [this](grpc::ServerContext&, const v1beta1::PreStartContainerRequest& request,
+                         v1beta1::PreStartContainerResponse* response) {
+                    return preStartContainer(request, response);
+                  });
+  ListAndWatchStream::request(server, service_, hub_);
+}
+
+grpc::Status PluginService::getDevicePluginOptions(const std::string& peer,
+                                                   v1beta1::DevicePluginOptions* response) const {
+  hub_.optionsAsked(peer);
   response->set_pre_start_required(false);
   response->set_get_preferred_allocation_available(inventory_.offersPreferredAllocation());
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
-grpc::ServerWriteReactor<List>* PluginService::ListAndWatch(grpc::CallbackServerContext*,
-                                                            const v1beta1::Empty*) {
-  auto stream = std::make_shared<ListAndWatchStream>(hub_);
-  hub_.add(stream);
-  return stream.get();
-}
-
-grpc::ServerUnaryReactor* PluginService::GetPreferredAllocation(
-    grpc::CallbackServerContext* context, const v1beta1::PreferredAllocationRequest* request,
-    v1beta1::PreferredAllocationResponse* response) {
-  auto* reactor = context->DefaultReactor();
+grpc::Status PluginService::getPreferredAllocation(
+    const v1beta1::PreferredAllocationRequest& request,
+    v1beta1::PreferredAllocationResponse* response) const {
   if (!inventory_.offersPreferredAllocation()) {
-    reactor->Finish({grpc::StatusCode::UNIMPLEMENTED,
-                     "shared mode offers no preferred allocation "
-                     "(get_preferred_allocation_available is false)"});
-  } else {
-    reactor->Finish(inventory_.preferredAllocation(*request, response));
+    return {grpc::StatusCode::UNIMPLEMENTED,
+            "shared mode offers no preferred allocation "
+            "(get_preferred_allocation_available is false)"};
   }
-  return reactor;
+  return inventory_.preferredAllocation(request, response);
 }
 
-grpc::ServerUnaryReactor* PluginService::Allocate(grpc::CallbackServerContext* context,
-                                                  const v1beta1::AllocateRequest* request,
-                                                  v1beta1::AllocateResponse* response) {
+grpc::Status PluginService::allocate(const v1beta1::AllocateRequest& request,
+                                     v1beta1::AllocateResponse* response) const {
   auto began = std::chrono::steady_clock::now();
-  grpc::Status status = inventory_.allocate(*request, response);
+  grpc::Status status = inventory_.allocate(request, response);
   auto log = base::logger("allocate");
-  for (int i = 0; i < request->container_requests_size(); ++i) {
-    const auto& ids = request->container_requests(i).devices_ids();
+  for (int i = 0; i < request.container_requests_size(); ++i) {
+    const auto& ids = request.container_requests(i).devices_ids();
     if (status.ok()) {
       log->info("container {} ids={} -> {}", i, fmt::join(ids, ","),
                 describe(response->container_responses(i)));
@@ -223,24 +318,19 @@ grpc::ServerUnaryReactor* PluginService::Allocate(grpc::CallbackServerContext* c
   if (!status.ok()) {
     log->warn("Allocate failed: {}", status.error_message());
     response->Clear();
-  } else if (request->container_requests_size() == 0) {
+  } else if (request.container_requests_size() == 0) {
     log->info("empty Allocate request; empty response");
   }
   if (metrics_ != nullptr) {
     metrics_->allocated(status.error_code(), std::chrono::steady_clock::now() - began);
   }
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
+  return status;
 }
 
-grpc::ServerUnaryReactor* PluginService::PreStartContainer(grpc::CallbackServerContext* context,
-                                                           const v1beta1::PreStartContainerRequest*,
-                                                           v1beta1::PreStartContainerResponse*) {
+grpc::Status PluginService::preStartContainer(const v1beta1::PreStartContainerRequest&,
+                                              v1beta1::PreStartContainerResponse*) const {
   // Never asked for (pre_start_required is false); answered empty if called anyway.
-  auto* reactor = context->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  return grpc::Status::OK;
 }
 
 }  // namespace mvf::core

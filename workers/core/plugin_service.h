@@ -4,9 +4,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <vector>
 
 #include "proto/deviceplugin.grpc.pb.h"
+#include "rpc/async_server.h"
 #include "workers/core/inventory.h"
 #include "workers/core/worker_metrics.h"
 
@@ -55,10 +57,16 @@ class StreamSchedule {
 // the meantime, so a slow reader never makes us queue. Every list carries the number of
 // its publish, so a stream that opens while a list is being published can never end on
 // the older of the two.
+//
+// It also tells the kubelet's streams from other clients' (`mvfctl devices --watch`): the
+// kubelet asks GetDevicePluginOptions inside our Register call, on the connection it then
+// opens ListAndWatch on (docs/architecture.md, "What the kubelet does", steps 3-5). Only
+// the end of a kubelet stream means the kubelet let go of the resource.
 class StreamHub {
  public:
-  // Called (on a gRPC thread) when a stream ends by the peer's doing — the kubelet went
-  // away — with the registration generation the stream was opened under.
+  // Called (on the completion thread) when a kubelet stream ends by the peer's doing —
+  // the kubelet went away or closed it — with the registration generation the stream was
+  // opened under.
   using PeerGone = std::function<void(uint64_t generation)>;
 
   // `metrics`, when given, counts the lists sent.
@@ -71,18 +79,27 @@ class StreamHub {
   // (docs/architecture.md, "What the kubelet does"), so the old one must be gone first.
   void endAll();
 
-  size_t openStreams() const;
+  // Open streams of the current generation's kubelet connection.
+  size_t openKubeletStreams() const;
 
   // Streams opened from now on belong to this registration generation. A stream of an
   // older registration that ends late must not be taken for the kubelet leaving now.
   void setGeneration(uint64_t generation);
 
+  // Whether our Register call is in flight: the connections that ask for our options
+  // meanwhile are the kubelet's for this generation. If none did (a client that dials
+  // back without asking), every stream of the generation counts as the kubelet's.
+  void registering(bool inFlight);
+  // A GetDevicePluginOptions call arrived from `peer` (gRPC's peer name of a connection,
+  // "fd:<n>" for the ones we accept).
+  void optionsAsked(const std::string& peer);
+
  private:
   friend class ListAndWatchStream;
-  friend class PluginService;
-  // Adds a stream, sets its generation and offers it the newest list.
-  void add(const std::shared_ptr<ListAndWatchStream>& stream);
-  void remove(ListAndWatchStream* stream, bool endedByPeer, uint64_t generation);
+  // Adds a started stream from `peer`, tags it with the generation and whether it is the
+  // kubelet's, and offers it the newest list.
+  void add(const std::shared_ptr<ListAndWatchStream>& stream, const std::string& peer);
+  void remove(ListAndWatchStream* stream, bool endedByPeer);
   void sent();  // a stream wrote a list
 
   PeerGone onPeerGone_;
@@ -92,31 +109,36 @@ class StreamHub {
   uint64_t published_ = 0;  // lists published so far; numbers latest_
   std::vector<std::shared_ptr<ListAndWatchStream>> streams_;
   uint64_t generation_ = 0;
+  bool registering_ = false;
+  std::vector<std::string> kubeletPeers_;  // of this generation
 };
 
-// The DevicePlugin service on the callback API: ListAndWatch streams end the moment
-// their client goes away (OnCancel), so a kubelet restart leaks nothing.
-class PluginService final : public v1beta1::DevicePlugin::CallbackService {
+// The DevicePlugin service on gRPC's async API (rpc/async_server.h). Each handler runs on
+// the completion thread; ListAndWatch streams end the moment their client goes away
+// (AsyncNotifyWhenDone), so a kubelet restart leaks nothing.
+class PluginService {
  public:
   // `metrics`, when given, counts Allocate calls by result and their time.
   PluginService(const Inventory& inventory, StreamHub& hub, WorkerMetrics* metrics = nullptr);
 
-  grpc::ServerUnaryReactor* GetDevicePluginOptions(grpc::CallbackServerContext* context,
-                                                   const v1beta1::Empty* request,
-                                                   v1beta1::DevicePluginOptions* response) override;
-  grpc::ServerWriteReactor<v1beta1::ListAndWatchResponse>* ListAndWatch(
-      grpc::CallbackServerContext* context, const v1beta1::Empty* request) override;
-  grpc::ServerUnaryReactor* GetPreferredAllocation(
-      grpc::CallbackServerContext* context, const v1beta1::PreferredAllocationRequest* request,
-      v1beta1::PreferredAllocationResponse* response) override;
-  grpc::ServerUnaryReactor* Allocate(grpc::CallbackServerContext* context,
-                                     const v1beta1::AllocateRequest* request,
-                                     v1beta1::AllocateResponse* response) override;
-  grpc::ServerUnaryReactor* PreStartContainer(
-      grpc::CallbackServerContext* context, const v1beta1::PreStartContainerRequest* request,
-      v1beta1::PreStartContainerResponse* response) override;
+  // For the server to register, before serve().
+  grpc::Service* service() { return &service_; }
+  // Answers every method on `server`, built with service(), until it stops.
+  void serve(rpc::AsyncServer& server);
+
+  // The unary methods' answers, as the service gives them: each fills the response and
+  // returns the call's status (the response is cleared unless it is OK).
+  grpc::Status getDevicePluginOptions(const std::string& peer,
+                                      v1beta1::DevicePluginOptions* response) const;
+  grpc::Status getPreferredAllocation(const v1beta1::PreferredAllocationRequest& request,
+                                      v1beta1::PreferredAllocationResponse* response) const;
+  grpc::Status allocate(const v1beta1::AllocateRequest& request,
+                        v1beta1::AllocateResponse* response) const;
+  grpc::Status preStartContainer(const v1beta1::PreStartContainerRequest& request,
+                                 v1beta1::PreStartContainerResponse* response) const;
 
  private:
+  v1beta1::DevicePlugin::AsyncService service_;
   const Inventory& inventory_;
   StreamHub& hub_;
   WorkerMetrics* const metrics_;

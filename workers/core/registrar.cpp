@@ -11,12 +11,58 @@ namespace mvf::core {
 // hanging forever.
 constexpr auto kRegisterDeadline = std::chrono::seconds(15);
 
-struct Registrar::Attempt {
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1beta1::Registration::Stub> stub;
-  grpc::ClientContext context;
-  v1beta1::RegisterRequest request;
-  v1beta1::Empty response;
+// One Register call; gRPC hands it back as the tag of its Finish. It holds itself until
+// then, so context and messages outlive the call.
+class Registrar::Attempt final : public rpc::Tag {
+ public:
+  Attempt(Registrar& owner, std::function<void(grpc::Status)> done)
+      : owner_(owner), done_(std::move(done)) {}
+
+  void call(rpc::AsyncServer& server, std::shared_ptr<Attempt> self) {
+    // gRPC shares subchannels, and with them reconnect backoff (1 s and growing), between
+    // channels to the same address; a private pool makes this channel really fresh.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    channel_ = grpc::CreateCustomChannel("unix://" + owner_.kubeletSocket_,
+                                         grpc::InsecureChannelCredentials(), args);
+    stub_ = v1beta1::Registration::NewStub(channel_);
+    context_.set_deadline(std::chrono::system_clock::now() + kRegisterDeadline);
+    request_.set_version("v1beta1");
+    request_.set_endpoint(owner_.endpoint_);
+    request_.set_resource_name(owner_.resourceName_);
+    self_ = std::move(self);
+    bool started = server.request([&] {
+      reader_ = stub_->AsyncRegister(&context_, request_, &server.queue());
+      reader_->Finish(&response_, &status_, this);
+    });
+    if (!started) {
+      status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the worker is stopping");
+      proceed(true);
+    }
+  }
+
+  void cancel() { context_.TryCancel(); }
+
+  // Finish's tag: the outcome is in status_.
+  void proceed(bool) override {
+    std::shared_ptr<Attempt> self = std::move(self_);  // this lives until the end
+    done_(std::move(status_));
+    std::lock_guard lock(owner_.mu_);
+    if (owner_.current_ == self) owner_.current_.reset();
+    owner_.idle_.notify_all();
+  }
+
+ private:
+  Registrar& owner_;
+  std::function<void(grpc::Status)> done_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1beta1::Registration::Stub> stub_;
+  grpc::ClientContext context_;
+  v1beta1::RegisterRequest request_;
+  v1beta1::Empty response_;
+  grpc::Status status_;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<v1beta1::Empty>> reader_;
+  std::shared_ptr<Attempt> self_;
 };
 
 Registrar::Registrar(std::string kubeletSocket, std::string resourceName, std::string endpoint)
@@ -30,36 +76,18 @@ Registrar::~Registrar() {
   idle_.wait(lock, [this] { return current_ == nullptr; });
 }
 
-void Registrar::start(std::function<void(grpc::Status)> done) {
-  auto attempt = std::make_shared<Attempt>();
-  // gRPC shares subchannels, and with them reconnect backoff (1 s and growing), between
-  // channels to the same address; a private pool makes this channel really fresh.
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  attempt->channel = grpc::CreateCustomChannel("unix://" + kubeletSocket_,
-                                               grpc::InsecureChannelCredentials(), args);
-  attempt->stub = v1beta1::Registration::NewStub(attempt->channel);
-  attempt->context.set_deadline(std::chrono::system_clock::now() + kRegisterDeadline);
-  attempt->request.set_version("v1beta1");
-  attempt->request.set_endpoint(endpoint_);
-  attempt->request.set_resource_name(resourceName_);
+void Registrar::start(rpc::AsyncServer& server, std::function<void(grpc::Status)> done) {
+  auto attempt = std::make_shared<Attempt>(*this, std::move(done));
   {
     std::lock_guard lock(mu_);
     current_ = attempt;
   }
-  // The callback holds the attempt, so context and messages outlive the call.
-  attempt->stub->async()->Register(&attempt->context, &attempt->request, &attempt->response,
-                                   [this, attempt, done = std::move(done)](grpc::Status status) {
-                                     done(std::move(status));
-                                     std::lock_guard lock(mu_);
-                                     if (current_ == attempt) current_.reset();
-                                     idle_.notify_all();
-                                   });
+  attempt->call(server, attempt);
 }
 
 void Registrar::cancel() {
   std::lock_guard lock(mu_);
-  if (current_) current_->context.TryCancel();
+  if (current_) current_->cancel();
 }
 
 }  // namespace mvf::core

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <string>
 
+#include "rpc/async_server.h"
+
 namespace mvf::core {
 
 // Calls Registration/Register on the kubelet's socket, asynchronously, so the worker's
@@ -19,17 +21,19 @@ class Registrar {
   Registrar(std::string kubeletSocket, std::string resourceName, std::string endpoint);
   ~Registrar();
 
-  // Starts one attempt; `done` runs on a gRPC thread with its outcome. One attempt at a
-  // time: the caller waits for `done` before starting another.
-  void start(std::function<void(grpc::Status)> done);
+  // Starts one attempt on `server`'s completion queue; `done` runs on its thread with the
+  // outcome (CANCELLED at once if the server is stopping). One attempt at a time: the
+  // caller waits for `done` before starting another.
+  void start(rpc::AsyncServer& server, std::function<void(grpc::Status)> done);
 
   // Cancels the attempt in flight, if any; its `done` still runs (CANCELLED).
   void cancel();
 
-  // Destruction cancels and waits for the attempt in flight, so `done` never outlives it.
+  // Destruction cancels and waits for the attempt in flight, so `done` never outlives it:
+  // the server's queue must still be served, or already drained, by then.
 
  private:
-  struct Attempt;
+  class Attempt;
   const std::string kubeletSocket_;
   const std::string resourceName_;
   const std::string endpoint_;

@@ -79,14 +79,13 @@ class Worker::Impl final : private RegistrationLoop::Effects {
       log_->error("cannot start: {}", locked.error().message);
       return base::kExitFailure;
     }
-    grpc::ServerBuilder builder;
-    builder.RegisterService(&service_);
-    server_ = builder.BuildAndStart();
+    server_ = rpc::AsyncServer::start({service_.service()});
     if (!server_) {
       log_->error("cannot start the gRPC server");
       return base::kExitFailure;
     }
-    socket_.emplace(config_.socketPath, *server_);
+    service_.serve(*server_);
+    socket_.emplace(config_.socketPath, server_->server());
 
     log_->info("starting: resource {} mode {} socket {} host root {}{}", config_.resourceName,
                config_.mode == Mode::kShared ? "shared" : "exclusive", config_.socketPath,
@@ -113,7 +112,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     }
     registration_.stop();
     hub_.endAll();
-    server_->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+    server_->stop(kShutdownGrace);
     log_->info("stopped");
     return base::kExitOk;
   }
@@ -139,7 +138,9 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     hub_.setGeneration(generation);
   }
   void startRegister() override {
-    registrar_.start([this](grpc::Status status) {
+    hub_.registering(true);
+    registrar_.start(*server_, [this](grpc::Status status) {
+      hub_.registering(false);
       base::Status outcome = base::ok();
       if (!status.ok()) {
         outcome = base::Error{
@@ -158,11 +159,11 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   }
   void unregistered(const std::string& why) override { notifier_.send(Event::unregistered, why); }
 
-  // A stream ended by its peer. Only the loss of the current registration's last stream
-  // means the kubelet is gone; a stream of an earlier registration may end late, after
+  // A kubelet stream ended by its peer. Only the loss of the current registration's last
+  // one means the kubelet let go; a stream of an earlier registration may end late, after
   // the next registration succeeded, and registering again then would end the live one.
   void onPeerGone(uint64_t generation) {
-    if (hub_.openStreams() > 0) return;
+    if (hub_.openKubeletStreams() > 0) return;
     registration_.kubeletStreamEnded(generation);
   }
 
@@ -345,7 +346,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   Inventory inventory_;
   StreamHub hub_;
   PluginService service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<rpc::AsyncServer> server_;
   std::optional<PluginSocket> socket_;
   base::InstanceLock lock_;
   base::DirWatcher watcher_;
