@@ -32,6 +32,8 @@ class EventPipe {
   std::string worker_;  // for log lines
   std::string buffer_;
   bool closed_ = false;
+  std::string lastLine_;  // the last line parsed, and its event
+  v1::WorkerEvent lastEvent_;
 };
 
 }  // namespace mvf::supervisor

@@ -114,6 +114,13 @@ TEST_F(InventoryTest, AnUnchangedScanChangesNothingAndKeepsTheSameList) {
   EXPECT_EQ(inventory.list(), before);
 }
 
+TEST_F(InventoryTest, AFirstScanThatFoundNothingStillAdvertisesTheSharedIds) {
+  Inventory inventory(resource_, "intel.com/udma", Mode::kShared, 2);
+  ListChange change = inventory.update({});
+  EXPECT_THAT(change.added, ElementsAre("udma-0", "udma-1"));
+  EXPECT_THAT(ids(*inventory.list()), ElementsAre("udma-0:Unhealthy", "udma-1:Unhealthy"));
+}
+
 TEST(DiffLists, ReportsAddedRemovedHealthAndTopologyChanges) {
   auto device = [](v1beta1::ListAndWatchResponse& list, const std::string& id, bool healthy,
                    std::optional<int64_t> numa = std::nullopt) {

@@ -88,6 +88,7 @@ class Inventory {
  private:
   struct State {
     Scan scan;
+    bool scanned = false;  // scan is a real one (the first update always builds the list)
     std::shared_ptr<const v1beta1::ListAndWatchResponse> list;
     std::set<std::string> everListed;
   };

@@ -32,6 +32,8 @@ class Notifier {
                const std::vector<std::string>& usableUnits);
   // A `metrics` event with the worker's counters.
   void metrics(const mvf::supervisor::v1::WorkerMetrics& metrics);
+  // A `heartbeat` event: the same line every time, encoded once.
+  void heartbeat();
 
   // Bounds that keep the worst event (every byte of every ID a control character, which
   // JSON writes as \u00XX) within PIPE_BUF.
@@ -40,10 +42,12 @@ class Notifier {
 
  private:
   void write(const mvf::supervisor::v1::WorkerEvent& event);
+  void writeLine(const std::string& line, mvf::supervisor::v1::WorkerEvent::Kind kind);
 
   base::UniqueFd fd_;
   std::string worker_;
   bool broken_ = false;
+  std::string heartbeatLine_;
 };
 
 }  // namespace mvf::core

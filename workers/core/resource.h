@@ -61,6 +61,7 @@ struct Unit {
   // the unit is usable the worker holds a connection to it, and its hang-up is the event.
   std::string heldSocket;
   bool usable() const { return problem.empty(); }
+  bool operator==(const Unit&) const = default;
 };
 
 struct Scan {
@@ -71,6 +72,8 @@ struct Scan {
   // Something may become usable in a moment without any inotify event (an X server
   // creates its socket before it listens): rescan after --recheck-interval.
   bool recheck = false;
+
+  bool operator==(const Scan&) const = default;
 };
 
 // Why each unit of a scan is not usable: unit ID → Unit::problem ("" when usable).
