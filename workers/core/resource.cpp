@@ -74,9 +74,10 @@ std::vector<std::string> usabilityChanges(const Problems& before, const Problems
 
 std::string Resource::recheck(const Unit& unit) const {
   for (const auto& node : unit.grant.nodes) {
-    FileType type = host_.lstat(node.path);
-    if (type != FileType::kCharDevice) {
-      return node.path + " is " + std::string(describe(type)) + ", not a character device";
+    auto type = host_.typeOf(node.path);
+    if (!type) return type.error().message;
+    if (type.value() != FileType::kCharDevice) {
+      return node.path + " is " + std::string(describe(type.value())) + ", not a character device";
     }
   }
   return "";
