@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "base/format.h"
+#include "base/quote.h"
 
 namespace po = boost::program_options;
 
@@ -40,18 +41,19 @@ Result<Ini> readIni(const std::string& path, const std::vector<std::string>& sec
     const std::string& key = option.string_key;
     size_t dot = key.find('.');
     if (dot == std::string::npos) {
-      return Error{"config file " + path + ": option '" + key + "' is outside any [section]"};
+      return Error{"config file " + path + ": option " + quote(key) + " is outside any [section]"};
     }
     std::string section = key.substr(0, dot);
     std::string name = key.substr(dot + 1);
     if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
-      return Error{fmt::format("config file {}: unknown section [{}] (known: {})", path, section,
+      return Error{fmt::format("config file {}: unknown section [{}] (known: {})", path,
+                               quote(section, kQuoteLimit, Quotes::kIfNeeded),
                                fmt::join(sections, ", "))};
     }
     auto& slot = ini[section][name];
     if (!slot.source.empty()) {
-      return Error{"config file " + path + ": option '" + name + "' is set twice in [" + section +
-                   "]"};
+      return Error{"config file " + path + ": option " + quote(name) + " is set twice in [" +
+                   section + "]"};
     }
     slot.values = option.value.empty() ? std::vector<std::string>{""} : option.value;
     slot.source = "[" + section + "] in " + path;
@@ -127,7 +129,7 @@ Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
   if (flags.count("check-config")) {
     const auto& format = flags["check-config"].as<std::string>();
     if (format != "text" && format != "json") {
-      return Error{"invalid value '" + format + "' for check-config: expected text or json"};
+      return Error{"invalid value " + quote(format) + " for check-config: expected text or json"};
     }
     parsed.action = Action::kCheckConfig;
     parsed.checkConfigJson = format == "json";
@@ -162,7 +164,7 @@ Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
       bool allowed = spec != nullptr &&
                      (spec->scope == Scope::kGlobalSection ||
                       (spec->scope == Scope::kOwnSection && sectionName == context.section));
-      if (!allowed) return Error{"unknown option '" + name + "' in " + value.source};
+      if (!allowed) return Error{"unknown option " + quote(name) + " in " + value.source};
     }
   }
 
@@ -221,8 +223,8 @@ Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
       for (const auto& value : entry.values) {
         std::string problem = spec.check(value);
         if (!problem.empty()) {
-          return Error{"invalid value '" + value + "' for " + spec.name + " (from " + entry.source +
-                       "): " + problem};
+          return Error{"invalid value " + quote(value) + " for " + spec.name + " (from " +
+                       entry.source + "): " + problem};
         }
       }
     }

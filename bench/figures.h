@@ -58,6 +58,7 @@ int workerFigures(int rounds);
 int healthFigures(int rounds);
 int cdiFigures(int rounds);
 int metricsFigures(int rounds);
+int requestFigures(int rounds);
 int supervisorFigures(int rounds);
 
 }  // namespace mvf::bench

@@ -2,7 +2,8 @@
 // kubelet stand-in on fake nodes, and prints them next to their targets. Figures, not
 // pass/fail: tests assert behaviour, this shows speed and memory.
 //
-//   build/bin/mvf-bench [--rounds N] [--only scan,worker,health,cdi,metrics,supervisor]
+//   build/bin/mvf-bench [--rounds N]
+//                       [--only scan,worker,requests,health,cdi,metrics,supervisor]
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <set>
@@ -16,7 +17,8 @@ namespace {
 
 namespace po = boost::program_options;
 
-const std::set<std::string> kGroups = {"scan", "worker", "health", "cdi", "metrics", "supervisor"};
+const std::set<std::string> kGroups = {"scan", "worker",  "requests",  "health",
+                                       "cdi",  "metrics", "supervisor"};
 
 int run(int argc, char** argv) {
   int rounds = 50;
@@ -27,7 +29,7 @@ int run(int argc, char** argv) {
       ("rounds", po::value(&rounds)->default_value(50), "samples per figure, >= 1")  //
       ("only", po::value(&onlyList),
        "figure groups to run, comma-separated: "
-       "scan, worker, health, cdi, metrics, supervisor (default: all)");
+       "scan, worker, requests, health, cdi, metrics, supervisor (default: all)");
   po::variables_map given;
   try {
     po::store(
@@ -54,7 +56,7 @@ int run(int argc, char** argv) {
   for (std::string group; std::getline(groups, group, ',');) {
     if (!kGroups.contains(group)) {
       std::cerr << "mvf-bench: --only: unknown figure group '" << group
-                << "' (known: scan, worker, health, cdi, metrics, supervisor)\n";
+                << "' (known: scan, worker, requests, health, cdi, metrics, supervisor)\n";
       return 2;
     }
     only.insert(group);
@@ -70,6 +72,9 @@ int run(int argc, char** argv) {
   }
   if (wanted("worker")) {
     if (int failed = workerFigures(rounds)) return failed;
+  }
+  if (wanted("requests")) {
+    if (int failed = requestFigures(rounds)) return failed;
   }
   if (wanted("health")) {
     if (int failed = healthFigures(rounds)) return failed;

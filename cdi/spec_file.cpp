@@ -13,6 +13,7 @@
 
 #include "base/digest.h"
 #include "base/format.h"
+#include "base/quote.h"
 #include "base/unique_fd.h"
 #include "cdi/spec.h"
 
@@ -118,9 +119,12 @@ base::Status SpecFile::check() {
   ::closedir(listing);
   others_ = std::move(seen);
   if (!claim.empty()) {
-    return base::Error{claim + " also claims CDI kind " + kind_ +
-                           ": a runtime would refuse a device both name; remove it to use " + path_,
-                       EEXIST};
+    return base::Error{
+        dir_ + "/" +
+            base::quote(claim.substr(dir_.size() + 1), base::kQuoteLimit, base::Quotes::kIfNeeded) +
+            " also claims CDI kind " + kind_ +
+            ": a runtime would refuse a device both name; remove it to use " + path_,
+        EEXIST};
   }
   if (!ours()) {
     return base::Error{path_ + " was not written by mvf-device-plugin (no matching " +

@@ -7,6 +7,7 @@
 
 #include "base/format.h"
 #include "base/logging.h"
+#include "base/quote.h"
 #include "base/unix_socket.h"
 #include "catalog/catalog.h"
 #include "cdi/spec_file.h"
@@ -15,6 +16,9 @@
 
 namespace mvf::supervisor {
 namespace {
+
+// How much of a socket path an error quotes: twice what a unix socket path may have.
+constexpr size_t kShownPath = 2 * base::kMaxUnixPath;
 
 using namespace std::chrono_literals;
 using base::OptionSpec;
@@ -66,15 +70,15 @@ base::Result<SupervisorConfig> makeConfig(const base::Settings& settings,
   auto statusDir = fs::path(config.statusSocket).parent_path().lexically_normal();
   auto kubeletDir = fs::path(config.kubeletDir).lexically_normal();
   if (statusDir == kubeletDir || statusDir.string().starts_with(kubeletDir.string() + "/")) {
-    return base::Error{"invalid value '" + config.statusSocket +
-                       "' for status-socket: it must not be in the kubelet dir, which the kubelet "
+    return base::Error{"invalid value " + base::quote(config.statusSocket, kShownPath) +
+                       " for status-socket: it must not be in the kubelet dir, which the kubelet "
                        "empties of plain files when it starts"};
   }
   if (config.statusSocket.size() > base::kMaxUnixPath) {
     return base::Error{fmt::format(
-        "invalid value '{}' for status-socket: longer than the {} bytes a unix socket path may "
+        "invalid value {} for status-socket: longer than the {} bytes a unix socket path may "
         "have",
-        config.statusSocket, base::kMaxUnixPath)};
+        base::quote(config.statusSocket, kShownPath), base::kMaxUnixPath)};
   }
   // Passed on: the common options given as flags, and the config file however named.
   // Env vars the workers inherit, and the file they read themselves.

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "base/logging.h"
+#include "base/quote.h"
 
 namespace mvf::supervisor {
 namespace {
@@ -57,7 +58,7 @@ std::vector<v1::WorkerEvent> EventPipe::read() {
     } else {
       base::logger("supervisor")
           ->warn("{}: ignoring a notify line that is not a worker event: {}", worker_,
-                 line.substr(0, 200));
+                 base::quote(line, 200));
     }
   }
   buffer_.erase(0, start);

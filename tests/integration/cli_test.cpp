@@ -46,11 +46,11 @@ TEST(WorkerCli, CheckConfigPrintsEffectiveSettingsFromEverySource) {
 TEST(WorkerCli, ABadValueExits78NamingTheOptionAndValue) {
   auto result = worker({"--check-config", "--shared-count", "lots"});
   EXPECT_EQ(result.exitCode, 78);
-  EXPECT_THAT(result.output, AllOf(HasSubstr("shared-count"), HasSubstr("'lots'")));
+  EXPECT_THAT(result.output, AllOf(HasSubstr("shared-count"), HasSubstr("\"lots\"")));
   // Not only in --check-config: a worker started with it refuses to run the same way.
   result = worker({"--log-format", "xml"});
   EXPECT_EQ(result.exitCode, 78);
-  EXPECT_THAT(result.output, AllOf(HasSubstr("log-format"), HasSubstr("'xml'")));
+  EXPECT_THAT(result.output, AllOf(HasSubstr("log-format"), HasSubstr("\"xml\"")));
 }
 
 TEST(WorkerCli, AnOptionTheWorkerDoesNotHaveExits78) {

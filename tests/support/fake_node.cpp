@@ -87,6 +87,11 @@ base::Status FakeNode::remove(const std::string& hostPath) const {
   return base::ok();
 }
 
+base::Status FakeNode::notADirectory(const std::string& hostPath) const {
+  auto removed = remove(hostPath);
+  return removed ? file(hostPath) : removed;
+}
+
 base::UniqueFd FakeNode::unixSocket(const std::string& hostPath, bool listen) const {
   fs::create_directories(fs::path(host(hostPath)).parent_path());
   base::UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -38,6 +38,9 @@ class FakeNode {
   base::Status symlink(const std::string& hostPath, const std::string& target) const;
   base::Status fifo(const std::string& hostPath) const;
   base::Status remove(const std::string& hostPath) const;
+  // Replaces whatever is at the path with an empty regular file: a dir no scan can list,
+  // even as root, who ignores mode bits (ENOTDIR, for it and every path below it).
+  base::Status notADirectory(const std::string& hostPath) const;
   // A unix socket at the path: listening (kept while the returned fd lives), or stale —
   // bound and closed, so the file stays and connections are refused — when !listen.
   base::UniqueFd unixSocket(const std::string& hostPath, bool listen = true) const;

@@ -125,6 +125,22 @@ TEST_F(GpusTest, JunkInSysfsIsSkippedNotFatal) {
   EXPECT_TRUE(scan().units.empty());
 }
 
+TEST_F(GpusTest, AnUnreadableDrmClassDirIsSaidAsSuchNotAsNoGpu) {
+  ASSERT_OK(node_.notADirectory("/sys/class/drm"));
+  core::Scan found = scan();
+  EXPECT_TRUE(found.units.empty());
+  EXPECT_EQ(found.missing, "cannot read /sys/class/drm: Not a directory");
+}
+
+TEST_F(GpusTest, AVendorFromSysfsIsQuotedBoundedAndEscaped) {
+  gpu({.address = "0000:00:02.0", .vendor = "0x10de\x1b" + std::string(300, 'v')}, 1, 128);
+  core::Scan found = scan(core::Mode::kShared, "0000:00:02.0");
+  EXPECT_TRUE(found.units.empty());
+  EXPECT_THAT(found.missing, HasSubstr("(vendor \"0x10de\\x1bvvv"));
+  EXPECT_EQ(found.missing.find('\x1b'), std::string::npos);
+  EXPECT_LT(found.missing.size(), 400u);
+}
+
 TEST(NormalizePciAddress, GivesTheAddressAsSysfsNamesIt) {
   EXPECT_EQ(normalizePciAddress("0000:00:02.0"), "0000:00:02.0");
   EXPECT_EQ(normalizePciAddress("0000:03:0A.1"), "0000:03:0a.1");

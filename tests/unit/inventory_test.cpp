@@ -25,9 +25,14 @@ class FakeResource final : public Resource {
     auto it = problemNow.find(unit.id);
     return it == problemNow.end() ? "" : it->second;
   }
+  Grant compose(const std::vector<const Unit*>& units) const override {
+    ++composes;
+    return Resource::compose(units);
+  }
 
   std::map<std::string, std::string> problemNow;  // unit ID → why it fails a re-check now
   mutable std::map<std::string, int> rechecks;    // unit ID → re-checks so far
+  mutable int composes = 0;                       // grants composed so far
 };
 
 Unit unit(const std::string& id, const std::string& node, const std::string& problem = "",
@@ -195,6 +200,22 @@ TEST_F(InventoryTest, AnIdNeverAdvertisedIsInvalidArgumentNamingIt) {
   EXPECT_THAT(status.error_message(), HasSubstr("container request 1"));
 }
 
+TEST_F(InventoryTest, AnUnknownIdIsQuotedBoundedAndEscaped) {
+  Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1);
+  inventory.update({.units = {unit("7", "/dev/vfio/7")}});
+  v1beta1::AllocateResponse response;
+  std::string evil = "\x1b[2J" + std::string(100, 'x');  // a terminal escape, then junk
+  grpc::Status status = inventory.allocate(request({{"7", evil}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("\"\\x1b[2Jxxx"));
+  EXPECT_THAT(status.error_message(), HasSubstr("xxx...\" (104 bytes)"));
+  EXPECT_EQ(status.error_message().find('\x1b'), std::string::npos);
+  // A megabyte-long ID: the answer stays small enough for any client's metadata limit.
+  status = inventory.allocate(request({{std::string(1 << 20, 'x')}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_LT(status.error_message().size(), 400u) << status.error_message().substr(0, 400);
+}
+
 TEST_F(InventoryTest, SharedAllocateWithNothingUsableIsFailedPreconditionSayingWhy) {
   Inventory inventory(resource_, "intel.com/udma", Mode::kShared, 5);
   inventory.update({.units = {unit("udmabuf", "/dev/udmabuf", "/dev/udmabuf does not exist")}});
@@ -332,6 +353,140 @@ TEST_F(PreferredAllocationTest, NeverOffersMoreThanAskedOrOutsideTheAvailableSet
   v1beta1::PreferredAllocationResponse response;
   EXPECT_EQ(inventory_.preferredAllocation(request, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Requests beyond what any kubelet sends are refused before any work is done: no
+// re-check, no lookup, no response (workers/core/request_limits.h says where each bound
+// comes from).
+class RequestLimitTest : public InventoryTest {
+ protected:
+  void SetUp() override {
+    shared_.update({.units = {unit("u", "/dev/udmabuf")}});
+    exclusive_.update({.units = {unit("a", "/dev/a", "", 0)}});
+  }
+
+  static v1beta1::PreferredAllocationRequest preferred(std::vector<std::string> available,
+                                                       int size) {
+    v1beta1::PreferredAllocationRequest out;
+    auto* container = out.add_container_requests();
+    for (const auto& id : available) container->add_available_deviceids(id);
+    container->set_allocation_size(size);
+    return out;
+  }
+
+  Inventory shared_{resource_, "intel.com/udma", Mode::kShared, 5};
+  Inventory exclusive_{resource_, "intel.com/vfio", Mode::kExclusive, 5};
+};
+
+TEST_F(RequestLimitTest, AllocateOfMoreIdsThanAnyNodeAdvertisesIsRefusedUnchecked) {
+  v1beta1::AllocateResponse response;
+  grpc::Status status = shared_.allocate(
+      request({std::vector<std::string>(RequestLimits().ids + 1, "udma-0")}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("more than 10000 device IDs"));
+  EXPECT_EQ(response.container_responses_size(), 0);
+  EXPECT_EQ(resource_.rechecks.count("u"), 0u);
+  // Counted over all container requests together.
+  std::vector<std::vector<std::string>> halves(2, std::vector<std::string>(5001, "udma-0"));
+  EXPECT_EQ(shared_.allocate(request(halves), &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // At the limit it is answered.
+  response.Clear();
+  EXPECT_TRUE(
+      shared_.allocate(request({std::vector<std::string>(10000, "udma-0")}), &response).ok());
+}
+
+TEST_F(RequestLimitTest, AllocateOfMoreContainerRequestsThanTheLimitIsRefused) {
+  v1beta1::AllocateResponse response;
+  std::vector<std::vector<std::string>> containers(RequestLimits().containerRequests + 1,
+                                                   {"udma-0"});
+  grpc::Status status = shared_.allocate(request(containers), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("65 container requests"));
+  EXPECT_EQ(resource_.rechecks.count("u"), 0u);
+}
+
+TEST_F(RequestLimitTest, AnIdLongerThanAnyAdvertisedIsRefusedByItsLengthAlone) {
+  v1beta1::AllocateResponse response;
+  grpc::Status status = exclusive_.allocate(request({{"a", std::string(129, 'x')}}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("a device ID of 129 bytes"));
+  EXPECT_THAT(status.error_message(), ::testing::Not(HasSubstr("xxxx")));
+  EXPECT_EQ(resource_.rechecks.count("a"), 0u);
+}
+
+TEST_F(RequestLimitTest, PreferredAllocationBeyondTheLimitsIsRefused) {
+  v1beta1::PreferredAllocationResponse response;
+  auto code = [&](const v1beta1::PreferredAllocationRequest& request) {
+    response.Clear();
+    return exclusive_.preferredAllocation(request, &response).error_code();
+  };
+  EXPECT_EQ(code(preferred(std::vector<std::string>(10001, "a"), 1)),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code(preferred({"a"}, -1)), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code(preferred({"a"}, 10001)), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(code(preferred({std::string(129, 'a')}, 1)), grpc::StatusCode::INVALID_ARGUMENT);
+  auto many = preferred({"a"}, 1);
+  for (int i = 0; i < 64; ++i) *many.add_container_requests() = many.container_requests(0);
+  EXPECT_EQ(code(many), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(response.container_responses_size(), 0);
+  EXPECT_EQ(code(preferred(std::vector<std::string>(10000, "a"), 10000)), grpc::StatusCode::OK);
+}
+
+// Each request handler is linear (or n log n) in its input. Sizes that would take
+// minutes if any step were quadratic (300 000 squared is 9·10^10 comparisons), with the
+// limits raised to let them in; the test's TIMEOUT is the only bound, against a hang.
+constexpr int kHuge = 300000;
+
+TEST_F(InventoryTest, PreferredAllocationIsLinearInItsLists) {
+  Inventory inventory(resource_, "intel.com/usb", Mode::kExclusive, 1, nullptr, nullptr,
+                      {.ids = kHuge});
+  inventory.update({.units = {unit("usb-7", "/dev/bus/usb/001/007", "", 0)}});
+  v1beta1::PreferredAllocationRequest request;
+  auto* container = request.add_container_requests();
+  for (int i = 0; i < kHuge; ++i) container->add_available_deviceids("usb-" + std::to_string(i));
+  container->add_must_include_deviceids("usb-7");
+  container->set_allocation_size(kHuge);
+  v1beta1::PreferredAllocationResponse response;
+  ASSERT_TRUE(inventory.preferredAllocation(request, &response).ok());
+  const auto& chosen = response.container_responses(0).deviceids();
+  ASSERT_EQ(chosen.size(), kHuge);
+  EXPECT_EQ(chosen[0], "usb-7");
+  EXPECT_EQ(chosen[1], "usb-0");
+  EXPECT_EQ(chosen[kHuge - 1], "usb-" + std::to_string(kHuge - 1));
+}
+
+TEST_F(InventoryTest, ExclusiveAllocateIsLinearInItsIdsAndUnits) {
+  Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1, nullptr, nullptr,
+                      {.ids = kHuge});
+  Scan scan;
+  std::vector<std::string> all;
+  for (int i = 0; i < kHuge; ++i) {
+    all.push_back(std::to_string(i));
+    scan.units.push_back(unit(all.back(), "/dev/vfio/" + all.back()));
+    scan.units.back().grant.envs.emplace_back("PCI", all.back());
+  }
+  inventory.update(std::move(scan));
+  v1beta1::AllocateResponse response;
+  ASSERT_TRUE(inventory.allocate(request({all}), &response).ok());
+  const auto& granted = response.container_responses(0);
+  ASSERT_EQ(granted.devices_size(), kHuge);
+  EXPECT_EQ(granted.devices(kHuge - 1).host_path(), "/dev/vfio/" + all.back());
+  size_t joined = all.size() - 1;  // every ID once, between commas
+  for (const auto& id : all) joined += id.size();
+  EXPECT_EQ(granted.envs().at("PCI").size(), joined);
+}
+
+TEST_F(InventoryTest, SharedAllocateComposesOneGrantForAllItsContainerRequests) {
+  Inventory inventory(resource_, "intel.com/usb", Mode::kShared, 100);
+  inventory.update({.units = {unit("a", "/dev/a"), unit("b", "/dev/b")}});
+  std::vector<std::vector<std::string>> containers;
+  for (int i = 0; i < 64; ++i) containers.push_back({"usb-" + std::to_string(i)});
+  v1beta1::AllocateResponse response;
+  ASSERT_TRUE(inventory.allocate(request(containers), &response).ok());
+  ASSERT_EQ(response.container_responses_size(), 64);
+  EXPECT_THAT(nodes(response.container_responses(63)), ElementsAre("/dev/a", "/dev/b"));
+  EXPECT_EQ(resource_.composes, 1);
 }
 
 TEST(Compose, JoinsEnvValuesAndDropsDuplicateNodesAndMounts) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/fake_sysfs.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/status.h"
 
 namespace mvf::vfio {
@@ -223,9 +224,42 @@ TEST_F(IommuGroupsTest, HostileEntriesInDevVfioAreSkipped) {
 
 TEST_F(IommuGroupsTest, AGroupWithoutSysfsMembersIsUnusable) {
   ASSERT_OK(node_.charDevice("/dev/vfio/3", 244, 3));
+  ASSERT_OK(node_.mkdirs("/sys/kernel/iommu_groups/3/devices"));
   core::Scan found = scan();
   ASSERT_EQ(found.units.size(), 1u);
   EXPECT_THAT(found.units[0].problem, HasSubstr("lists no member device"));
+}
+
+// What could not be read is said, with its path and why, never taken for "nothing there".
+TEST_F(IommuGroupsTest, AGroupWhoseMembersCannotBeReadSaysWhy) {
+  ASSERT_OK(node_.charDevice("/dev/vfio/3", 244, 3));
+  core::Scan found = scan();  // no /sys/kernel/iommu_groups/3 at all
+  ASSERT_EQ(found.units.size(), 1u);
+  EXPECT_EQ(found.units[0].problem,
+            "cannot read /sys/kernel/iommu_groups/3/devices: No such file or directory");
+  ASSERT_OK(node_.notADirectory("/sys/kernel/iommu_groups/3/devices"));
+  found = scan();
+  EXPECT_EQ(found.units[0].problem,
+            "cannot read /sys/kernel/iommu_groups/3/devices: Not a directory");
+}
+
+TEST_F(IommuGroupsTest, AnUnreadableDevVfioIsSaidAsSuchNotAsNoGroup) {
+  ASSERT_OK(node_.notADirectory("/dev/vfio"));
+  core::Scan found = scan();
+  EXPECT_TRUE(found.units.empty());
+  EXPECT_EQ(found.missing, "cannot read /dev/vfio: Not a directory");
+}
+
+TEST_F(IommuGroupsTest, HostNamesInProblemsAndWarningsAreQuotedBoundedAndEscaped) {
+  group(7, {{"0000:00:07.0", "e1000e\n\x1b[2J"}});
+  testing::LogCapture log("vfio");
+  ASSERT_OK(node_.charDevice("/dev/vfio/" + std::string(200, 'z') + "\r", 244, 9));
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 1u);
+  EXPECT_THAT(found.units[0].problem, HasSubstr("bound to \"e1000e\\n\\x1b[2J\""));
+  EXPECT_THAT(log.text(), HasSubstr("\"zzz"));
+  EXPECT_THAT(log.text(), HasSubstr("(201 bytes)"));
+  EXPECT_LT(log.text().size(), 400u);
 }
 
 TEST_F(IommuGroupsTest, NoGroupsSaysWhatIsMissing) {

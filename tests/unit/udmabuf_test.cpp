@@ -51,6 +51,15 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"Directory", [](const FakeNode& n) { return n.mkdirs("/dev/udmabuf"); }, false,
              "a directory"},
         Case{"Fifo", [](const FakeNode& n) { return n.fifo("/dev/udmabuf"); }, false, "a fifo"},
+        // What cannot be looked at is said with why, not taken for a missing module.
+        Case{"DevIsNoDirectory", [](const FakeNode& n) { return n.notADirectory("/dev"); }, false,
+             "cannot read /dev/udmabuf: Not a directory"},
+        Case{"SymlinkLoopOnTheWay",
+             [](const FakeNode& n) {
+               auto removed = n.remove("/dev");
+               return removed ? n.symlink("/dev", "/dev") : removed;
+             },
+             false, "cannot read /dev/udmabuf: Too many levels of symbolic links"},
         // Even to a real character device: a symlink is not the node the kernel made.
         Case{"SymlinkToCharDevice",
              [](const FakeNode& n) {

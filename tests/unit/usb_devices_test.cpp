@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "tests/support/fake_sysfs.h"
+#include "tests/support/log_capture.h"
 #include "tests/support/status.h"
 
 namespace mvf::usb {
@@ -111,6 +112,32 @@ TEST_F(UsbDevicesTest, JunkOrMissingAttributesSkipTheDevice) {
   ASSERT_OK(node_.file("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-6/busnum", "99999999999\n"));
   ASSERT_OK(node_.symlink("/sys/bus/usb/devices/1-9", "1-9"));  // a loop
   EXPECT_THAT(ids(scan()), ElementsAre("usb-1-1"));
+}
+
+// What could not be read is said, with its path and why, never taken for "no device".
+TEST_F(UsbDevicesTest, AnUnreadableDevicesDirIsSaidAsSuchNotAsNoDevice) {
+  ASSERT_OK(node_.notADirectory("/sys/bus/usb/devices"));
+  core::Scan found = scan();
+  EXPECT_TRUE(found.units.empty());
+  EXPECT_EQ(found.missing, "cannot read /sys/bus/usb/devices: Not a directory");
+}
+
+TEST_F(UsbDevicesTest, AnUnreadableBusDirIsSaidAsSuchNotAsAMissingNode) {
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(node_.notADirectory("/dev/bus/usb/001"));
+  core::Scan found = scan();
+  ASSERT_EQ(found.units.size(), 1u);
+  EXPECT_EQ(found.units[0].problem, "cannot read /dev/bus/usb/001: Not a directory");
+}
+
+TEST_F(UsbDevicesTest, AnUnreadableAttributeIsNamedWithWhy) {
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(node_.remove("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-1/idVendor"));
+  ASSERT_OK(node_.mkdirs("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-1/idVendor"));
+  testing::LogCapture log("usb");
+  EXPECT_TRUE(scan().units.empty());
+  EXPECT_THAT(log.text(), HasSubstr("ignoring /sys/bus/usb/devices/1-1: idVendor: a directory, "
+                                    "not a regular file"));
 }
 
 TEST_F(UsbDevicesTest, ThousandsOfDevicesAreAllFound) {

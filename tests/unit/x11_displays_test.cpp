@@ -57,6 +57,15 @@ TEST(X11Displays, AMissingSocketDirMeansNoDisplay) {
   EXPECT_TRUE(displays.scan().units.empty());
 }
 
+TEST(X11Displays, AnUnreadableSocketDirIsSaidAsSuchNotAsNoSocket) {
+  FakeNode node;
+  ASSERT_OK(node.notADirectory("/tmp/.X11-unix"));
+  X11Displays displays(core::HostFs(node.root()), std::nullopt, "");
+  core::Scan scan = displays.scan();
+  EXPECT_TRUE(scan.units.empty());
+  EXPECT_EQ(scan.missing, "cannot read /tmp/.X11-unix: Not a directory");
+}
+
 TEST(X11Displays, ContainersGetTheDirReadOnlyAndTheLowestUsableDisplay) {
   FakeNode node;
   auto x2 = node.unixSocket("/tmp/.X11-unix/X2");

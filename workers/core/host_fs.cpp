@@ -35,6 +35,11 @@ void pushComponents(std::string_view path, std::vector<std::string>& stack) {
   }
 }
 
+// "cannot read /dev/vfio: Not a directory", with the errno as its code.
+base::Error cannotRead(std::string_view hostPath, int code) {
+  return base::Error{"cannot read " + std::string(hostPath) + ": " + std::strerror(code), code};
+}
+
 std::string joinPath(const std::vector<std::string>& parts) {
   std::string out;
   for (const auto& part : parts) out += "/" + part;
@@ -167,6 +172,16 @@ FileType HostFs::lstat(std::string_view hostPath) const {
   return classify_ ? classify_(st) : fileTypeOf(st.st_mode);
 }
 
+base::Result<FileType> HostFs::typeOf(std::string_view hostPath) const {
+  base::UniqueFd fd = open(hostPath, O_PATH | O_NOFOLLOW);
+  struct stat st {};
+  if (!fd || ::fstat(fd.get(), &st) != 0) {
+    if (errno == ENOENT) return FileType::kMissing;
+    return cannotRead(hostPath, errno);
+  }
+  return classify_ ? classify_(st) : fileTypeOf(st.st_mode);
+}
+
 std::optional<HostFs::Owner> HostFs::owner(std::string_view hostPath) const {
   base::UniqueFd fd = open(hostPath, O_PATH | O_NOFOLLOW);
   struct stat st {};
@@ -175,16 +190,26 @@ std::optional<HostFs::Owner> HostFs::owner(std::string_view hostPath) const {
 }
 
 std::optional<HostDir> HostFs::openDir(std::string_view hostPath) const {
-  base::UniqueFd fd = open(hostPath, O_RDONLY | O_DIRECTORY);
-  if (!fd) return std::nullopt;
-  return HostDir(std::move(fd), classify_);
+  auto opened = dir(hostPath);
+  if (!opened) return std::nullopt;
+  return std::move(opened).value();
 }
 
 std::vector<std::string> HostFs::list(std::string_view hostPath) const {
-  std::vector<std::string> names;
-  auto dir = openDir(hostPath);
-  if (!dir) return names;
-  return dir->list();
+  auto names = entries(hostPath);
+  return names ? std::move(names).value() : std::vector<std::string>{};
+}
+
+base::Result<HostDir> HostFs::dir(std::string_view hostPath) const {
+  base::UniqueFd fd = open(hostPath, O_RDONLY | O_DIRECTORY);
+  if (!fd) return cannotRead(hostPath, errno);
+  return HostDir(std::move(fd), classify_);
+}
+
+base::Result<std::vector<std::string>> HostFs::entries(std::string_view hostPath) const {
+  auto opened = dir(hostPath);
+  if (!opened) return opened.error();
+  return opened.value().list();
 }
 
 base::Result<base::UniqueFd> HostFs::connectSocket(std::string_view hostPath) const {
@@ -214,13 +239,28 @@ base::Status HostFs::probeSocket(std::string_view hostPath) const {
 }
 
 std::optional<std::string> HostDir::read(const std::string& name) const {
+  auto value = attribute(name);
+  if (!value) return std::nullopt;
+  return std::move(value).value();
+}
+
+base::Result<std::string> HostDir::attribute(const std::string& name) const {
+  auto failed = [&](const std::string& why, int code) {
+    return base::Error{name + ": " + why, code};
+  };
   base::UniqueFd file(
       ::openat(fd_.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   struct stat st {};
-  if (!file || ::fstat(file.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  // O_NOFOLLOW refuses a symlink with ELOOP, which strerror would call a loop.
+  if (!file && errno == ELOOP) return failed("a symlink, not a regular file", ELOOP);
+  if (!file || ::fstat(file.get(), &st) != 0) return failed(std::strerror(errno), errno);
+  if (!S_ISREG(st.st_mode)) {
+    return failed(std::string(describe(fileTypeOf(st.st_mode))) + ", not a regular file",
+                  S_ISDIR(st.st_mode) ? EISDIR : EINVAL);
+  }
   char buffer[4096];
   ssize_t length = ::read(file.get(), buffer, sizeof(buffer));
-  if (length < 0) return std::nullopt;
+  if (length < 0) return failed(std::strerror(errno), errno);
   return base::trim(std::string_view(buffer, static_cast<size_t>(length)));
 }
 

@@ -55,6 +55,10 @@ class HostDir {
   // planted where an attribute belongs is refused, not opened for reading.
   std::optional<std::string> read(const std::string& name) const;
 
+  // The same attribute, or why it cannot be read: an Error "<name>: <strerror>" whose
+  // code is the errno (ENOENT: missing; EISDIR or EINVAL: not a regular file).
+  base::Result<std::string> attribute(const std::string& name) const;
+
   // The last component of symlink `name`'s target ("vfio-pci" for driver ->
   // ../../../bus/pci/drivers/vfio-pci); nullopt when `name` is not a symlink.
   std::optional<std::string> linkName(const std::string& name) const;
@@ -101,6 +105,11 @@ class HostFs {
   // The type of the path's last component (not followed) after resolving its parents.
   FileType lstat(std::string_view hostPath) const;
 
+  // The same, or why the type cannot be read: kMissing only when the path does not exist
+  // (ENOENT); any other failure, a component of the path that is no directory included
+  // (ENOTDIR), is an Error "cannot read <path>: <strerror>" whose code is the errno.
+  base::Result<FileType> typeOf(std::string_view hostPath) const;
+
   // Owner and permission bits of the path's last component (not followed), as a CDI
   // spec states them; nullopt when it cannot be read.
   struct Owner {
@@ -115,6 +124,15 @@ class HostFs {
 
   // The names in a directory, sorted; empty when it is missing or unreadable.
   std::vector<std::string> list(std::string_view hostPath) const;
+
+  // The names in a directory, sorted; or, when it cannot be read, an Error
+  // "cannot read <path>: <strerror>" whose code is the errno (ENOENT: missing; ENOTDIR:
+  // not a directory; ELOOP: a symlink loop), so a scan tells "nothing there" from
+  // "could not look".
+  base::Result<std::vector<std::string>> entries(std::string_view hostPath) const;
+
+  // The directory at the path, or the Error entries() would give.
+  base::Result<HostDir> dir(std::string_view hostPath) const;
 
   // connect()s to a unix socket of the host without blocking, as base::connectUnix()
   // does: the connection, or an Error naming the host path whose code is the errno

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 #include "base/format.h"
+#include "base/quote.h"
 #include "workers/core/cdi_spec.h"
 
 namespace mvf::core {
@@ -89,13 +91,14 @@ ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
 }
 
 Inventory::Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount,
-                     OnStale onStale, const CdiSpec* cdi)
+                     OnStale onStale, const CdiSpec* cdi, RequestLimits limits)
     : resource_(resource),
       name_(std::move(name)),
       mode_(mode),
       sharedCount_(sharedCount),
       onStale_(std::move(onStale)),
-      cdi_(cdi) {
+      cdi_(cdi),
+      limits_(limits) {
   auto empty = std::make_shared<State>();
   empty->list = std::make_shared<v1beta1::ListAndWatchResponse>();
   state_ = std::move(empty);
@@ -147,6 +150,12 @@ ListChange Inventory::update(Scan scan) {
   // An unchanged list keeps its old object, so streams can tell by pointer that there is
   // nothing new to send.
   next->list = change.empty() ? before->list : std::move(list);
+  if (mode_ == Mode::kExclusive) {
+    for (const auto& unit : next->scan.units) next->units.emplace(unit.id, &unit);
+    for (const auto& device : next->list->devices()) {
+      next->numa.emplace(device.id(), numaOf(device));
+    }
+  }
   std::lock_guard lock(mu_);
   state_ = std::move(next);
   return change;
@@ -180,8 +189,8 @@ std::string Inventory::whyNothingUsable() const { return whyNothingUsable(state(
 
 grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
                                  v1beta1::AllocateResponse* response) const {
+  if (auto status = checkRequest(request, limits_); !status.ok()) return status;
   auto current = state();
-  const Scan& scan = current->scan;
   // Each unit is re-checked once per call, however many container requests name it.
   std::map<std::string, std::string> problemNow;  // unit ID → "" or why not usable now
   std::vector<std::pair<std::string, std::string>> stale;
@@ -193,61 +202,70 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request,
     }
     return it->second;
   };
-  grpc::Status status = allocate(request, scan, *current, recheck, response);
+  grpc::Status status = allocate(request, *current, recheck, response);
   if (!stale.empty() && onStale_) onStale_(unitProblems(stale));
   return status;
 }
 
-grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const Scan& scan,
-                                 const State& current, const Recheck& recheck,
+grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const State& current,
+                                 const Recheck& recheck,
                                  v1beta1::AllocateResponse* response) const {
+  const Scan& scan = current.scan;
+  // Shared mode hands every container request the same units, so one grant serves all.
+  std::optional<std::pair<std::vector<const Unit*>, Grant>> shared;
   for (int i = 0; i < request.container_requests_size(); ++i) {
     const auto& ids = request.container_requests(i).devices_ids();
     std::string where = " (container request " + std::to_string(i) + ")";
     for (const auto& id : ids) {
       if (!current.everListed.contains(id)) {
-        return {grpc::StatusCode::INVALID_ARGUMENT,
-                "unknown device ID \"" + id + "\"" + where + ": " + name_ + " never advertised it"};
+        return {grpc::StatusCode::INVALID_ARGUMENT, "unknown device ID " + base::quote(id) + where +
+                                                        ": " + name_ + " never advertised it"};
       }
     }
     std::vector<const Unit*> units;
+    Grant grant;
     if (ids.empty()) {
       // Nothing asked for, nothing given.
     } else if (mode_ == Mode::kShared) {
-      std::vector<std::pair<std::string, std::string>> failed;
-      for (const auto& unit : scan.units) {
-        if (!unit.usable()) continue;
-        const std::string& problem = recheck(unit);
-        if (problem.empty()) {
-          units.push_back(&unit);
-        } else {
-          failed.emplace_back(unit.id, problem);
+      if (!shared) {
+        std::vector<std::pair<std::string, std::string>> failed;
+        for (const auto& unit : scan.units) {
+          if (!unit.usable()) continue;
+          const std::string& problem = recheck(unit);
+          if (problem.empty()) {
+            units.push_back(&unit);
+          } else {
+            failed.emplace_back(unit.id, problem);
+          }
         }
+        if (units.empty()) {
+          return {grpc::StatusCode::FAILED_PRECONDITION,
+                  "no usable device for " + name_ + where + ": " +
+                      (failed.empty() ? whyNothingUsable(scan) : unitProblems(failed))};
+        }
+        shared.emplace(units, resource_.compose(units));
       }
-      if (units.empty()) {
-        return {grpc::StatusCode::FAILED_PRECONDITION,
-                "no usable device for " + name_ + where + ": " +
-                    (failed.empty() ? whyNothingUsable(scan) : unitProblems(failed))};
-      }
+      units = shared->first;
+      grant = shared->second;
     } else {
-      std::set<std::string> taken;
+      std::unordered_set<std::string_view> taken;
       for (const auto& id : ids) {
         if (!taken.insert(id).second) continue;
-        auto it = std::find_if(scan.units.begin(), scan.units.end(),
-                               [&](const Unit& unit) { return unit.id == id; });
-        if (it == scan.units.end()) {
+        auto it = current.units.find(id);
+        if (it == current.units.end()) {
           return {grpc::StatusCode::FAILED_PRECONDITION,
                   "device " + id + where + " is no longer present"};
         }
-        const std::string& problem = it->usable() ? recheck(*it) : it->problem;
+        const Unit& unit = *it->second;
+        const std::string& problem = unit.usable() ? recheck(unit) : unit.problem;
         if (!problem.empty()) {
           return {grpc::StatusCode::FAILED_PRECONDITION,
                   "device " + id + where + " is not usable: " + problem};
         }
-        units.push_back(&*it);
+        units.push_back(&unit);
       }
+      grant = resource_.compose(units);
     }
-    Grant grant = units.empty() ? Grant{} : resource_.compose(units);
     auto* container = response->add_container_responses();
     if (cdi_ != nullptr) {
       cdi_->respond(units, grant, container);
@@ -260,12 +278,11 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const 
 
 grpc::Status Inventory::preferredAllocation(const v1beta1::PreferredAllocationRequest& request,
                                             v1beta1::PreferredAllocationResponse* response) const {
+  if (auto status = checkRequest(request, limits_); !status.ok()) return status;
   auto current = state();
-  std::map<std::string, std::optional<int64_t>> numa;
-  for (const auto& device : current->list->devices()) numa[device.id()] = numaOf(device);
   auto numaNode = [&](const std::string& id) {
-    auto it = numa.find(id);
-    return it == numa.end() ? std::nullopt : it->second;
+    auto it = current->numa.find(id);
+    return it == current->numa.end() ? std::nullopt : it->second;
   };
   for (int i = 0; i < request.container_requests_size(); ++i) {
     const auto& container = request.container_requests(i);
@@ -276,11 +293,10 @@ grpc::Status Inventory::preferredAllocation(const v1beta1::PreferredAllocationRe
                   std::to_string(container.must_include_deviceids_size()) + " must-include IDs"};
     }
     auto size = static_cast<size_t>(container.allocation_size());
-    std::vector<std::string> chosen;
+    std::vector<std::string_view> chosen;
+    std::unordered_set<std::string_view> taken;
     auto take = [&](const std::string& id) {
-      if (chosen.size() < size && std::find(chosen.begin(), chosen.end(), id) == chosen.end()) {
-        chosen.push_back(id);
-      }
+      if (chosen.size() < size && taken.insert(id).second) chosen.push_back(id);
     };
     std::set<int64_t> nodes;
     for (const auto& id : container.must_include_deviceids()) {
@@ -302,7 +318,7 @@ grpc::Status Inventory::preferredAllocation(const v1beta1::PreferredAllocationRe
     }
     for (const auto& id : container.available_deviceids()) take(id);
     auto* out = response->add_container_responses();
-    for (const auto& id : chosen) out->add_deviceids(id);
+    for (std::string_view id : chosen) out->add_deviceids(std::string(id));
   }
   return grpc::Status::OK;
 }
@@ -336,6 +352,16 @@ std::string describe(const v1beta1::ContainerAllocateResponse& response) {
   for (const auto& [key, value] : sorted) envs.push_back(key + "=" + value);
   return fmt::format("devices={} mounts={} envs={}", fmt::join(devices, ","),
                      fmt::join(mounts, ","), fmt::join(envs, ","));
+}
+
+std::string describeIds(const google::protobuf::RepeatedPtrField<std::string>& ids) {
+  constexpr int kShown = 8;
+  std::vector<std::string> shown;
+  for (int i = 0; i < std::min(ids.size(), kShown); ++i) {
+    shown.push_back(base::quote(ids[i], base::kQuoteLimit, base::Quotes::kIfNeeded));
+  }
+  std::string more = ids.size() > kShown ? fmt::format(",... ({} IDs)", ids.size()) : "";
+  return fmt::format("{}{}", fmt::join(shown, ","), more);
 }
 
 }  // namespace mvf::core

@@ -6,11 +6,15 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "proto/deviceplugin.pb.h"
+#include "workers/core/request_limits.h"
 #include "workers/core/resource.h"
 
 namespace mvf::core {
@@ -48,9 +52,9 @@ class Inventory {
   using OnStale = std::function<void(const std::string& why)>;
 
   // `cdi`, when given, shapes each container's response (CdiSpec::respond); without it
-  // the response is the plain grant (toResponse).
+  // the response is the plain grant (toResponse). Requests beyond `limits` are refused.
   Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount,
-            OnStale onStale = nullptr, const CdiSpec* cdi = nullptr);
+            OnStale onStale = nullptr, const CdiSpec* cdi = nullptr, RequestLimits limits = {});
 
   // Takes a new scan; returns how the advertised list changed (empty if it did not).
   ListChange update(Scan scan);
@@ -66,10 +70,10 @@ class Inventory {
   // Why nothing is usable ("/dev/udmabuf does not exist"), or "" when something is.
   std::string whyNothingUsable() const;
 
-  // One response per container request, in order. An ID never advertised is
-  // INVALID_ARGUMENT. Every unit about to be handed out is re-checked at this moment
-  // (Resource::recheck), once per call, and one that fails is never handed out:
-  // exclusive mode refuses a requested ID whose device is not usable now with
+  // One response per container request, in order. A request beyond the RequestLimits,
+  // or naming an ID never advertised, is INVALID_ARGUMENT. Every unit about to be handed out is
+  // re-checked at this moment (Resource::recheck), once per call, and one that fails is never
+  // handed out: exclusive mode refuses a requested ID whose device is not usable now with
   // FAILED_PRECONDITION naming it; shared mode hands out the units that pass, and
   // FAILED_PRECONDITION only if none does. Either refusal fails the whole request: a VM
   // must not start with half its devices. Failed re-checks go to OnStale.
@@ -81,7 +85,8 @@ class Inventory {
 
   // Per container request: the must-include IDs first, then available IDs on the NUMA
   // nodes those sit on (with none given, on the node with the most available IDs), then
-  // the rest in the kubelet's order, up to allocation_size.
+  // the rest in the kubelet's order, up to allocation_size. A request beyond the
+  // RequestLimits is INVALID_ARGUMENT.
   grpc::Status preferredAllocation(const v1beta1::PreferredAllocationRequest& request,
                                    v1beta1::PreferredAllocationResponse* response) const;
 
@@ -91,12 +96,15 @@ class Inventory {
     bool scanned = false;  // scan is a real one (the first update always builds the list)
     std::shared_ptr<const v1beta1::ListAndWatchResponse> list;
     std::set<std::string> everListed;
+    // Exclusive mode only, so a request's lookups cost no more than its IDs: each unit of
+    // the scan by ID (the first of a duplicate ID), and each listed ID's NUMA node.
+    std::unordered_map<std::string_view, const Unit*> units;
+    std::unordered_map<std::string_view, std::optional<int64_t>> numa;
   };
 
   using Recheck = std::function<const std::string&(const Unit&)>;
-  grpc::Status allocate(const v1beta1::AllocateRequest& request, const Scan& scan,
-                        const State& current, const Recheck& recheck,
-                        v1beta1::AllocateResponse* response) const;
+  grpc::Status allocate(const v1beta1::AllocateRequest& request, const State& current,
+                        const Recheck& recheck, v1beta1::AllocateResponse* response) const;
   std::shared_ptr<const State> state() const;
   v1beta1::ListAndWatchResponse advertise(const Scan& scan,
                                           const v1beta1::ListAndWatchResponse& before) const;
@@ -108,6 +116,7 @@ class Inventory {
   const uint32_t sharedCount_;
   const OnStale onStale_;
   const CdiSpec* const cdi_;
+  const RequestLimits limits_;
 
   mutable std::mutex mu_;
   std::shared_ptr<const State> state_;
@@ -118,5 +127,10 @@ void toResponse(const Grant& grant, v1beta1::ContainerAllocateResponse* response
 
 // "devices=/dev/udmabuf:rw mounts= envs=" — the audit line for one container.
 std::string describe(const v1beta1::ContainerAllocateResponse& response);
+
+// A request's device IDs for a log line, bounded whatever the request: "udma-1,udma-2";
+// at most 8 IDs, each by base::quote(..., Quotes::kIfNeeded) (so a plain ID as is), then
+// ",... (N IDs)" when there were more.
+std::string describeIds(const google::protobuf::RepeatedPtrField<std::string>& ids);
 
 }  // namespace mvf::core

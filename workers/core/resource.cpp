@@ -1,35 +1,41 @@
 #include "workers/core/resource.h"
 
-#include <algorithm>
 #include <map>
+#include <set>
+#include <string_view>
+#include <tuple>
 
 #include "base/format.h"
 
 namespace mvf::core {
 
 Grant Resource::compose(const std::vector<const Unit*>& units) const {
+  // Each part is kept once, in the order first seen; the sets make that n log n, since a
+  // shared-mode grant holds every usable unit of the node.
   Grant out;
-  std::map<std::string, std::vector<std::string>> envValues;
-  std::vector<std::string> envOrder;
+  std::set<std::pair<std::string_view, std::string_view>> nodes;  // path, permissions
+  std::set<std::tuple<std::string_view, std::string_view, bool>> mounts;
+  std::map<std::string_view, std::vector<std::string_view>> envValues;
+  std::set<std::pair<std::string_view, std::string_view>> envSeen;  // key, value
+  std::vector<std::string_view> envOrder;
   for (const Unit* unit : units) {
     for (const auto& node : unit->grant.nodes) {
-      if (std::find(out.nodes.begin(), out.nodes.end(), node) == out.nodes.end()) {
-        out.nodes.push_back(node);
-      }
+      if (nodes.emplace(node.path, node.permissions).second) out.nodes.push_back(node);
     }
     for (const auto& mount : unit->grant.mounts) {
-      if (std::find(out.mounts.begin(), out.mounts.end(), mount) == out.mounts.end()) {
+      if (mounts.emplace(mount.hostPath, mount.containerPath, mount.readOnly).second) {
         out.mounts.push_back(mount);
       }
     }
     for (const auto& [key, value] : unit->grant.envs) {
+      if (!envSeen.emplace(key, value).second) continue;
       auto& values = envValues[key];
       if (values.empty()) envOrder.push_back(key);
-      if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
+      values.push_back(value);
     }
   }
-  for (const auto& key : envOrder) {
-    out.envs.emplace_back(key, fmt::format("{}", fmt::join(envValues[key], ",")));
+  for (auto key : envOrder) {
+    out.envs.emplace_back(std::string(key), fmt::format("{}", fmt::join(envValues[key], ",")));
   }
   return out;
 }
@@ -68,9 +74,10 @@ std::vector<std::string> usabilityChanges(const Problems& before, const Problems
 
 std::string Resource::recheck(const Unit& unit) const {
   for (const auto& node : unit.grant.nodes) {
-    FileType type = host_.lstat(node.path);
-    if (type != FileType::kCharDevice) {
-      return node.path + " is " + std::string(describe(type)) + ", not a character device";
+    auto type = host_.typeOf(node.path);
+    if (!type) return type.error().message;
+    if (type.value() != FileType::kCharDevice) {
+      return node.path + " is " + std::string(describe(type.value())) + ", not a character device";
     }
   }
   return "";

@@ -1,5 +1,6 @@
 #include "workers/core/worker_config.h"
 
+#include "base/quote.h"
 #include "base/unix_socket.h"
 #include "catalog/catalog.h"
 #include "cdi/spec.h"
@@ -41,9 +42,9 @@ base::Result<WorkerConfig> makeWorkerConfig(const ResourceSpec& spec,
   for (const auto& path : {config.socketPath, config.kubeletSocket}) {
     if (path.size() > base::kMaxUnixPath) {
       return base::Error{fmt::format(
-          "invalid value '{}' for kubelet-dir: the socket path {} is {} bytes; a unix socket "
+          "invalid value {} for kubelet-dir: the socket path is {} bytes; a unix socket "
           "path must be at most {}",
-          config.kubeletDir, path, path.size(), base::kMaxUnixPath)};
+          base::quote(config.kubeletDir, 2 * base::kMaxUnixPath), path.size(), base::kMaxUnixPath)};
     }
   }
   config.mode = modeOf(settings);

@@ -6,6 +6,7 @@
 
 #include "base/format.h"
 #include "base/logging.h"
+#include "base/quote.h"
 
 namespace mvf::igpu {
 namespace {
@@ -61,8 +62,12 @@ Gpus::Gpus(core::HostFs host, core::Mode mode, std::string pciAddress, bool anyV
 
 core::Scan Gpus::scan() {
   auto log = base::logger("igpu");
-  std::map<std::string, Gpu> gpus;  // by PCI address, so sorted by address
-  for (const auto& card : host_.list("/sys/class/drm")) {
+  std::map<std::string, Gpu> gpus;      // by PCI address, so sorted by address
+  std::vector<std::string> unreadable;  // what could not be read, and why
+  auto listed = host_.entries("/sys/class/drm");
+  if (!listed) unreadable.push_back(listed.error().message);
+  std::vector<std::string> cards = listed ? std::move(listed).value() : std::vector<std::string>{};
+  for (const auto& card : cards) {
     if (!isCard(card)) continue;
     std::string devicePath = "/sys/class/drm/" + card + "/device";
     auto resolved = host_.resolve(devicePath, /*followLast=*/true);
@@ -71,11 +76,20 @@ core::Scan Gpus::scan() {
       log->debug("ignoring {}: not a PCI device", devicePath);
       continue;
     }
-    auto device = host_.openDir(*resolved);
-    if (!device || gpus.contains(address)) continue;
-    auto vendor = device->read("vendor");
-    auto pciClass = device->read("class");
-    if (!vendor || !pciClass || pciClass->rfind("0x03", 0) != 0) {
+    if (gpus.contains(address)) continue;
+    auto opened = host_.dir(*resolved);
+    if (!opened) {
+      unreadable.push_back(opened.error().message);
+      continue;
+    }
+    const core::HostDir* device = &opened.value();
+    auto vendor = device->attribute("vendor");
+    auto pciClass = device->attribute("class");
+    if (!vendor || !pciClass) {
+      unreadable.push_back(*resolved + "/" + (!vendor ? vendor : pciClass).error().message);
+      continue;
+    }
+    if (pciClass.value().rfind("0x03", 0) != 0) {
       log->debug("ignoring {} ({}): not a display-class PCI function", card, address);
       continue;
     }
@@ -83,10 +97,11 @@ core::Scan Gpus::scan() {
       log->debug("ignoring {} ({}): an SR-IOV virtual function", card, address);
       continue;
     }
-    Gpu gpu{.address = address, .vendor = *vendor, .unit = {.id = address}};
+    Gpu gpu{.address = address, .vendor = vendor.value(), .unit = {.id = address}};
     gpu.unit.numaNode = core::numaNodeOf(*device);
     std::vector<std::string> nodes;
-    for (const auto& name : host_.list(*resolved + "/drm")) {
+    auto drm = host_.entries(*resolved + "/drm");
+    for (const auto& name : drm ? drm.value() : std::vector<std::string>{}) {
       if (isCard(name) || isRender(name)) nodes.push_back(name);
     }
     for (const auto& name : nodes) {
@@ -98,7 +113,11 @@ core::Scan Gpus::scan() {
       }
       gpu.unit.grant.nodes.push_back({node});
     }
-    if (nodes.empty()) gpu.unit.problem = *resolved + "/drm lists no card or render node";
+    if (!drm) {
+      gpu.unit.problem = drm.error().message;
+    } else if (nodes.empty()) {
+      gpu.unit.problem = *resolved + "/drm lists no card or render node";
+    }
     gpus.emplace(address, std::move(gpu));
   }
 
@@ -113,7 +132,8 @@ core::Scan Gpus::scan() {
     if (it == gpus.end()) {
       why = "no display-class PCI device " + pciAddress_ + " with a DRM card (--igpu-pci)";
     } else if (!vendorOk(it->second)) {
-      why = pciAddress_ + " is not an Intel GPU (vendor " + it->second.vendor +
+      why = pciAddress_ + " is not an Intel GPU (vendor " +
+            base::quote(it->second.vendor, base::kQuoteLimit, base::Quotes::kIfNeeded) +
             "); --igpu-vendor any admits it";
     } else {
       chosen.push_back(&it->second);
@@ -137,6 +157,10 @@ core::Scan Gpus::scan() {
   if (chosen.empty() && why.empty()) {
     why = std::string("no ") + (anyVendor_ ? "" : "Intel ") +
           "display-class PCI device with a DRM card in /sys/class/drm";
+  }
+  // Whatever could not be read may be the GPU looked for: said, not taken for absence.
+  if (chosen.empty() && !unreadable.empty()) {
+    why = listed ? why + "; " + fmt::format("{}", fmt::join(unreadable, "; ")) : unreadable.front();
   }
 
   std::vector<std::string> addresses;

@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 #include "base/logging.h"
+#include "base/quote.h"
 
 namespace mvf::usb {
 namespace {
@@ -84,32 +86,46 @@ core::Scan UsbDevices::scan() {
   bool serials = std::any_of(matches_.begin(), matches_.end(),
                              [](const UsbMatch& match) { return match.serial.has_value(); });
   std::vector<std::vector<std::string>> selected(matches_.size());  // per selector: unit IDs
-  for (const auto& name : host_.list(kDevices)) {
+  std::map<std::string, std::string> busProblems;  // bus dir → why it cannot be read
+  auto listed = host_.entries(kDevices);
+  std::vector<std::string> names = listed ? std::move(listed).value() : std::vector<std::string>{};
+  for (const auto& name : names) {
     if (!isPortPath(name)) continue;  // root hubs usbN, interfaces 1-2:1.0
-    std::string path = std::string(kDevices) + "/" + name;
-    auto device = host_.openDir(path);
-    if (!device) {
-      warnings_.warn("ignoring " + path + ": not a readable directory");
+    std::string path = std::string(kDevices) + "/" + base::quote(name, 64, base::Quotes::kIfNeeded);
+    auto opened = host_.dir(std::string(kDevices) + "/" + name);
+    if (!opened) {
+      warnings_.warn("ignoring " + path + ": " + std::strerror(opened.error().code));
       continue;
     }
-    auto bus = core::parseNumber(device->read("busnum").value_or(""));
-    auto devnum = core::parseNumber(device->read("devnum").value_or(""));
-    auto vendor = device->read("idVendor");
-    auto product = device->read("idProduct");
-    auto deviceClass = core::parseNumber(device->read("bDeviceClass").value_or(""), 16);
-    if (!bus || !devnum || *bus < 1 || *bus > 999 || *devnum < 1 || *devnum > 999 || !vendor ||
-        !isHexId(*vendor) || !product || !isHexId(*product) || !deviceClass) {
+    const core::HostDir& device = opened.value();
+    std::string unreadable;  // the first attribute that cannot be read, and why
+    auto attribute = [&](const char* file) {
+      auto value = device.attribute(file);
+      if (value) return std::move(value).value();
+      if (unreadable.empty()) unreadable = value.error().message;
+      return std::string();
+    };
+    auto bus = core::parseNumber(attribute("busnum"));
+    auto devnum = core::parseNumber(attribute("devnum"));
+    std::string vendor = attribute("idVendor");
+    std::string product = attribute("idProduct");
+    auto deviceClass = core::parseNumber(attribute("bDeviceClass"), 16);
+    if (!unreadable.empty()) {
+      warnings_.warn("ignoring " + path + ": " + unreadable);
+      continue;
+    }
+    if (!bus || !devnum || *bus < 1 || *bus > 999 || *devnum < 1 || *devnum > 999 ||
+        !isHexId(vendor) || !isHexId(product) || !deviceClass) {
       warnings_.warn("ignoring " + path +
-                     ": busnum, devnum, idVendor, idProduct or bDeviceClass is missing or not "
-                     "valid");
+                     ": busnum, devnum, idVendor, idProduct or bDeviceClass is not valid");
       continue;
     }
     if (*deviceClass == kHubClass && !hubs_) continue;
-    auto serial = serials ? device->read("serial") : std::nullopt;
+    auto serial = serials ? device.read("serial") : std::nullopt;
     bool wanted = matches_.empty();
     for (size_t i = 0; i < matches_.size(); ++i) {
       const UsbMatch& match = matches_[i];
-      if (match.vendor == lower(*vendor) && match.product == lower(*product) &&
+      if (match.vendor == lower(vendor) && match.product == lower(product) &&
           (!match.serial || match.serial == serial)) {
         selected[i].push_back("usb-" + name);
         wanted = true;
@@ -125,12 +141,15 @@ core::Scan UsbDevices::scan() {
     unit.grant.nodes.push_back({node});
     unit.grant.envs.emplace_back(kEnv, std::to_string(*bus) + ":" + std::to_string(*devnum));
     if (!nodes.contains(busDir)) {
-      auto dir = host_.openDir(std::string(kBusDir) + "/" + busDir);
-      nodes[busDir] = dir ? dir->types() : std::map<std::string, core::FileType>{};
+      auto dir = host_.dir(std::string(kBusDir) + "/" + busDir);
+      nodes[busDir] = dir ? dir.value().types() : std::map<std::string, core::FileType>{};
+      if (!dir) busProblems[busDir] = dir.error().message;
     }
     auto type = nodes[busDir].find(nodeName);
     core::FileType found = type == nodes[busDir].end() ? core::FileType::kMissing : type->second;
-    if (found != core::FileType::kCharDevice) {
+    if (auto problem = busProblems.find(busDir); problem != busProblems.end()) {
+      unit.problem = problem->second;
+    } else if (found != core::FileType::kCharDevice) {
       unit.problem =
           node + " is " + std::string(core::describe(found)) + ", not a character device";
     }
@@ -140,7 +159,9 @@ core::Scan UsbDevices::scan() {
   for (size_t i = 0; i < matches_.size(); ++i) {
     selectors_.report("--usb-match " + matches_[i].text, selected[i]);
   }
-  if (scan.units.empty()) {
+  if (!listed) {
+    scan.missing = listed.error().message;  // not the same as finding nothing
+  } else if (scan.units.empty()) {
     scan.missing = matches_.empty() ? "no USB device other than hubs in /sys/bus/usb/devices"
                                     : "no USB device matches --usb-match";
   }

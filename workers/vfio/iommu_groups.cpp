@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 
 #include "base/format.h"
 #include "base/logging.h"
+#include "base/quote.h"
 
 namespace mvf::vfio {
 namespace {
@@ -26,6 +28,20 @@ constexpr KernelVersion kVfioDevInSysfs{6, 1};
 
 bool isCharDevice(const core::HostFs& host, const std::string& path) {
   return host.lstat(path) == core::FileType::kCharDevice;
+}
+
+// "" when the host path is a character device, else why not ("cannot read …: …" when its
+// type cannot be read at all).
+std::string notCharDevice(const core::HostFs& host, const std::string& path) {
+  auto type = host.typeOf(path);
+  if (!type) return type.error().message;
+  if (type.value() == core::FileType::kCharDevice) return "";
+  return path + " is " + std::string(core::describe(type.value())) + ", not a character device";
+}
+
+// A name from a host dir or link, for a message: as is when plain, else quoted.
+std::string named(const std::string& name) {
+  return base::quote(name, base::kQuoteLimit, base::Quotes::kIfNeeded);
 }
 
 }  // namespace
@@ -62,10 +78,12 @@ Member vfioMember(const core::HostDir& device, const std::optional<std::string>&
 
 IommuGroups::Common IommuGroups::common() const {
   Common common;
-  core::FileType container = host_.lstat(kContainer);
-  if (container != core::FileType::kCharDevice) {
+  auto container = host_.typeOf(kContainer);
+  if (!container) {
+    common.containerProblem = container.error().message;
+  } else if (container.value() != core::FileType::kCharDevice) {
     common.containerProblem = std::string(kContainer) + " is " +
-                              std::string(core::describe(container)) +
+                              std::string(core::describe(container.value())) +
                               ", not a character device (is the vfio module loaded?)";
   }
   common.iommufd = isCharDevice(host_, kIommu);
@@ -77,17 +95,17 @@ core::Scan IommuGroups::scan() {
   Common now = common();
   warnings_.begin();
   std::vector<std::pair<int, std::string>> groups;
-  for (const auto& name : host_.list("/dev/vfio")) {
+  auto listed = host_.entries("/dev/vfio");
+  std::vector<std::string> names = listed ? std::move(listed).value() : std::vector<std::string>{};
+  for (const auto& name : names) {
     if (name == "vfio" || name == "devices") continue;
     if (!isGroupName(name)) {
-      warnings_.warn("ignoring /dev/vfio/" + name + ": not an IOMMU group number");
+      warnings_.warn("ignoring /dev/vfio/" + named(name) + ": not an IOMMU group number");
       continue;
     }
     std::string node = "/dev/vfio/" + name;
-    core::FileType type = host_.lstat(node);
-    if (type != core::FileType::kCharDevice) {
-      warnings_.warn("ignoring " + node + ": " + std::string(core::describe(type)) +
-                     ", not a character device");
+    if (std::string problem = notCharDevice(host_, node); !problem.empty()) {
+      warnings_.warn("ignoring " + node + ": " + problem);
       continue;
     }
     groups.emplace_back(std::stoi(name), name);
@@ -95,7 +113,9 @@ core::Scan IommuGroups::scan() {
   warnings_.end();
   std::sort(groups.begin(), groups.end());
   for (const auto& [number, name] : groups) scan.units.push_back(group(name, now));
-  if (scan.units.empty()) {
+  if (!listed) {
+    scan.missing = listed.error().message;  // not the same as finding no group
+  } else if (scan.units.empty()) {
     scan.missing = now.containerProblem.empty()
                        ? "no VFIO group in /dev/vfio (is any device bound to vfio-pci?)"
                        : now.containerProblem;
@@ -107,7 +127,10 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
   core::Unit unit{.id = name, .problem = common.containerProblem};
   unit.grant.nodes = {{kContainer}, {"/dev/vfio/" + name}};
   std::string membersDir = "/sys/kernel/iommu_groups/" + name + "/devices";
-  std::vector<std::string> members = host_.list(membersDir);
+  auto listed = host_.entries(membersDir);
+  std::vector<std::string> members =
+      listed ? std::move(listed).value() : std::vector<std::string>{};
+  if (!listed && unit.problem.empty()) unit.problem = listed.error().message;
   if (members.empty() && unit.problem.empty()) {
     unit.problem = membersDir + " lists no member device";
   }
@@ -116,11 +139,15 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
   std::vector<std::string> vfioBound;  // members on a vfio driver
   bool memberNodes = false;
   for (const auto& member : members) {
-    auto device = host_.openDir(membersDir + "/" + member);
-    if (!device) {
-      if (unit.problem.empty()) unit.problem = "member " + member + " cannot be read in sysfs";
+    auto opened = host_.dir(membersDir + "/" + member);
+    if (!opened) {
+      if (unit.problem.empty()) {
+        unit.problem = "member " + named(member) +
+                       " cannot be read in sysfs: " + std::strerror(opened.error().code);
+      }
       continue;
     }
+    const core::HostDir* device = &opened.value();
     auto driver = device->linkName("driver");
     switch (vfioMember(*device, driver, kernel_)) {
       case Member::kVfio:
@@ -130,7 +157,7 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
         break;
       case Member::kBlocking:
         if (unit.problem.empty()) {
-          unit.problem = "member " + member + " is bound to " + *driver +
+          unit.problem = "member " + named(member) + " is bound to " + named(*driver) +
                          (driver->find("vfio") == std::string::npos
                               ? ", not to a vfio driver"
                               : ", which has not registered it with VFIO (no vfio-dev/ in sysfs)") +
@@ -161,12 +188,8 @@ core::Unit IommuGroups::group(const std::string& name, const Common& common) con
 }
 
 std::string IommuGroups::recheck(const core::Unit& unit) const {
-  std::string node = "/dev/vfio/" + unit.id;
-  core::FileType type = host_.lstat(node);
-  if (type != core::FileType::kCharDevice) {
-    return node + " is " + std::string(core::describe(type)) + ", not a character device";
-  }
-  return group(unit.id, common()).problem;
+  std::string problem = notCharDevice(host_, "/dev/vfio/" + unit.id);
+  return problem.empty() ? group(unit.id, common()).problem : problem;
 }
 
 const core::ResourceSpec kSpec{

@@ -41,9 +41,10 @@ X11Displays::X11Displays(core::HostFs host, std::optional<int> display, std::str
 
 std::string X11Displays::xauthorityProblem() const {
   if (xauthority_.empty()) return "";
-  core::FileType auth = host_.lstat(xauthority_);
-  if (auth == core::FileType::kRegular) return "";
-  return "--xauthority " + xauthority_ + " is " + std::string(core::describe(auth)) +
+  auto auth = host_.typeOf(xauthority_);
+  if (!auth) return "--xauthority: " + auth.error().message;
+  if (auth.value() == core::FileType::kRegular) return "";
+  return "--xauthority " + xauthority_ + " is " + std::string(core::describe(auth.value())) +
          ", not a regular file";
 }
 
@@ -53,7 +54,9 @@ core::Scan X11Displays::scan() {
   std::string authProblem = xauthorityProblem();
 
   std::vector<std::pair<int, std::string>> displays;
-  for (const auto& name : host_.list(kSocketDir)) {
+  auto listed = host_.entries(kSocketDir);
+  std::vector<std::string> names = listed ? std::move(listed).value() : std::vector<std::string>{};
+  for (const auto& name : names) {
     auto number = displayNumber(name);
     if (!number || (display_ && *number != *display_)) continue;
     displays.emplace_back(*number, name);
@@ -98,7 +101,9 @@ core::Scan X11Displays::scan() {
     if (!scan.units.empty()) found.push_back(scan.units.front().id);
     selectors_.report("--display " + std::to_string(*display_), found);
   }
-  if (scan.units.empty()) {
+  if (!listed) {
+    scan.missing = listed.error().message;  // not the same as finding no socket
+  } else if (scan.units.empty()) {
     scan.missing = display_ ? std::string(kSocketDir) + "/X" + std::to_string(*display_) +
                                   " is not an X server socket (--display " +
                                   std::to_string(*display_) + ")"
