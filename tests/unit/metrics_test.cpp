@@ -4,6 +4,8 @@
 #include "supervisor/metrics.h"
 
 #include <gmock/gmock.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,6 +26,19 @@ namespace mvf::supervisor {
 namespace {
 
 using namespace std::chrono_literals;
+
+// The notify line of `event` parses back, with protobuf's own JSON parser, to `event`.
+void expectParsesBackTo(const v1::WorkerEvent& event) {
+  std::string line = core::eventLine(event);
+  ASSERT_FALSE(line.empty());
+  EXPECT_EQ(line.back(), '\n');
+  v1::WorkerEvent parsed;
+  auto status = google::protobuf::util::JsonStringToMessage(line, &parsed);
+  ASSERT_TRUE(status.ok()) << status.ToString() << ": " << line;
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, event))
+      << line << "\nparsed: " << parsed.DebugString() << "\nwanted: " << event.DebugString();
+}
+
 using core::WorkerMetrics;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -78,7 +93,8 @@ TEST(WorkerMetricsTest, TheLargestEventFitsOneAtomicPipeWrite) {
     histogram->set_count(kMax);
     histogram->set_sum(std::numeric_limits<double>::max());
   }
-  EXPECT_LE(base::toJson(event).size() + 1, static_cast<size_t>(PIPE_BUF));
+  EXPECT_LE(core::eventLine(event).size(), static_cast<size_t>(PIPE_BUF));
+  expectParsesBackTo(event);
 
   v1::WorkerEvent devices;
   devices.set_event(v1::WorkerEvent::devices);
@@ -91,7 +107,42 @@ TEST(WorkerMetricsTest, TheLargestEventFitsOneAtomicPipeWrite) {
     devices.add_usable_units(std::string(core::Notifier::kMaxUnitIdInEvent, '\x01'));
   }
   devices.set_usable_units_total(UINT32_MAX);
-  EXPECT_LE(base::toJson(devices).size() + 1, static_cast<size_t>(PIPE_BUF));
+  EXPECT_LE(core::eventLine(devices).size(), static_cast<size_t>(PIPE_BUF));
+  expectParsesBackTo(devices);
+}
+
+TEST(EventLineTest, EveryKindParsesBackWithProtobufsOwnParser) {
+  for (int kind = v1::WorkerEvent::Kind_MIN; kind <= v1::WorkerEvent::Kind_MAX; ++kind) {
+    v1::WorkerEvent event;
+    event.set_event(static_cast<v1::WorkerEvent::Kind>(kind));
+    event.set_worker("udma");
+    expectParsesBackTo(event);
+  }
+  v1::WorkerEvent ready;
+  ready.set_event(v1::WorkerEvent::ready);
+  ready.set_worker("vfio");
+  ready.set_settings_digest("a1b2");
+  ready.set_detail("waiting for the plugin dir");
+  expectParsesBackTo(ready);
+  v1::WorkerEvent metrics;
+  metrics.set_event(v1::WorkerEvent::metrics);
+  metrics.set_worker("usb");
+  metrics.mutable_counts()->set_registrations(2);
+  core::observe(*metrics.mutable_counts()->mutable_scan_seconds(), 0.0042);
+  expectParsesBackTo(metrics);
+  // Zeros are printed, as protobuf prints them with always_print_primitive_fields.
+  EXPECT_THAT(core::eventLine(metrics), ::testing::HasSubstr(R"("kubeletRestarts":"0")"));
+}
+
+TEST(EventLineTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+  v1::WorkerEvent devices;
+  devices.set_event(v1::WorkerEvent::devices);
+  devices.set_worker("usb");
+  devices.add_usable_units("usb-\xff\xfe");
+  std::string line = core::eventLine(devices);
+  v1::WorkerEvent parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok()) << line;
+  EXPECT_EQ(parsed.usable_units(0), "usb-\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 
 TEST(MetricsTest, RunsAddUpCounterByCounterAndBucketByBucket) {

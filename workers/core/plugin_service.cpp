@@ -309,10 +309,10 @@ grpc::Status PluginService::allocate(const v1beta1::AllocateRequest& request,
   for (int i = 0; i < request.container_requests_size(); ++i) {
     const auto& ids = request.container_requests(i).devices_ids();
     if (status.ok()) {
-      log->info("container {} ids={} -> {}", i, fmt::join(ids, ","),
+      log->info("container {} ids={} -> {}", i, describeIds(ids),
                 describe(response->container_responses(i)));
     } else {
-      log->warn("container {} ids={} refused", i, fmt::join(ids, ","));
+      log->warn("container {} ids={} refused", i, describeIds(ids));
     }
   }
   if (!status.ok()) {

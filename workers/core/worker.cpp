@@ -16,6 +16,7 @@
 #include "base/file_id.h"
 #include "base/instance_lock.h"
 #include "base/logging.h"
+#include "base/memory.h"
 #include "base/process.h"
 #include "workers/core/cdi_spec.h"
 #include "workers/core/health_check.h"
@@ -153,6 +154,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   void cancelRegister() override { registrar_.cancel(); }
   void ready() override { notifier_.ready(config_.settingsDigest); }
   void registered() override {
+    base::releaseFreeMemory();  // what the registration's channel and call used
     registeredOnce_ = true;
     metrics_.registered();
     notifier_.send(Event::registered);
@@ -225,6 +227,9 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     scanned_ = true;
     hub_.publish(inventory_.list());
     sendDevices();
+    // The old list and the scan's temporaries are freed: with 1000 IDs, hundreds of kB
+    // glibc would otherwise keep.
+    base::releaseFreeMemory();
   }
 
   void sendDevices() {
@@ -288,7 +293,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   // supervisor, this worker's parent, cannot have missed them (a costly line to encode
   // and parse, every 5 s, in each of six processes that are otherwise asleep).
   void heartbeat() {
-    notifier_.heartbeat();
+    notifier_.send(Event::heartbeat);
     loop_.after(config_.heartbeat, [this] { heartbeat(); });
   }
 
