@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -44,6 +45,25 @@ long pssKb(pid_t pid) {
     rollup.ignore(1 << 10, '\n');
   }
   return -1;
+}
+
+std::map<pid_t, ThreadUsage> threadUsage(pid_t pid) {
+  std::map<pid_t, ThreadUsage> out;
+  std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(tasks, ec)) {
+    ThreadUsage usage;
+    std::ifstream status(entry.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.starts_with("Name:")) usage.name = line.substr(line.find_first_not_of(" \t", 5));
+      if (line.find("ctxt_switches:") != std::string::npos) {
+        usage.switches += std::stol(line.substr(line.find(':') + 1));
+      }
+    }
+    std::ifstream(entry.path() / "schedstat") >> usage.cpuNs;
+    out[static_cast<pid_t>(std::stol(entry.path().filename()))] = usage;
+  }
+  return out;
 }
 
 // utime + stime of a process, in clock ticks.

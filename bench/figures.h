@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,16 @@ long pssKb(pid_t pid);
 long cpuTicks(pid_t pid);
 // Context switches of a process's main thread (a worker's event loop).
 long mainThreadSwitches(pid_t pid);
+
+// One thread of a process: its name, its context switches (voluntary and involuntary:
+// each is a wakeup) and its CPU time in ns, from /proc/<pid>/task/<tid>/{status,schedstat}.
+struct ThreadUsage {
+  std::string name;
+  long switches = 0;
+  long long cpuNs = 0;
+};
+// Every thread of `pid`, by thread ID; empty if the process is gone.
+std::map<pid_t, ThreadUsage> threadUsage(pid_t pid);
 
 // The common flags that point a worker at a fake node, default timers, quiet logs.
 std::vector<std::string> workerArgs(const FakeNode& node);

@@ -52,28 +52,6 @@ size_t scrapeOnce() {
 }
 
 // Context switches (voluntary and not) of each thread of `pid`, by "tid name".
-std::map<std::string, long> threadSwitches(pid_t pid) {
-  std::map<std::string, long> out;
-  std::string tasks = "/proc/" + std::to_string(pid) + "/task";
-  DIR* dir = ::opendir(tasks.c_str());
-  if (dir == nullptr) return out;
-  while (dirent* entry = ::readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::ifstream status(tasks + "/" + entry->d_name + "/status");
-    std::string name;
-    long switches = 0;
-    for (std::string line; std::getline(status, line);) {
-      if (line.starts_with("Name:")) name = line.substr(line.find_first_not_of(" \t", 5));
-      if (line.find("ctxt_switches:") != std::string::npos) {
-        switches += std::stol(line.substr(line.find(':') + 1));
-      }
-    }
-    out[std::string(entry->d_name) + " " + name] = switches;
-  }
-  ::closedir(dir);
-  return out;
-}
-
 struct Plugin {
   FakeNode node;
   KubeletStandIn kubelet{node.kubeletDir()};
@@ -156,21 +134,6 @@ int metricsFigures(int rounds) {
   report("one scrape, 100 concurrent (four exposer threads)", scrapes,
          failed == 0 ? "-" : std::to_string(failed.load()) + " FAILED");
 
-  // Idle: what each supervisor thread wakes for while nobody scrapes or allocates.
-  std::this_thread::sleep_for(1s);
-  pid_t pid = plugin.supervisor->pid();
-  auto before = threadSwitches(pid);
-  constexpr int kIdleSeconds = 10;
-  std::this_thread::sleep_for(std::chrono::seconds(kIdleSeconds));
-  auto after = threadSwitches(pid);
-  std::printf("%-46s per thread, over %d s (civetweb's threads serve the exposer):\n",
-              "idle wakeups of the supervisor", kIdleSeconds);
-  for (const auto& [thread, switches] : after) {
-    auto it = before.find(thread);
-    double rate =
-        static_cast<double>(switches - (it == before.end() ? 0 : it->second)) / kIdleSeconds;
-    std::printf("    %-42s %5.1f/s\n", thread.c_str(), rate);
-  }
   return 0;
 }
 

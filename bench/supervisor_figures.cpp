@@ -69,7 +69,7 @@ int supervisorFigures(int rounds) {
     }
     start.samples.push_back(ms(Clock::now() - began));
   }
-  report("start -> all five registered", start, "<= 300 ms");
+  report("start -> all five registered", start, "<= 100 ms");
 
   FakeNode node;
   must(mvf::testing::addEveryDeviceClass(node));
@@ -78,6 +78,11 @@ int supervisorFigures(int rounds) {
   must(kubelet.start());
   WorkerProcess supervisor(MVF_SUPERVISOR, supervisorArgs(node), node.dir() + "/s.log", false);
   if (!kubelet.waitFor(allFive(1), kTimeout)) return 1;
+
+  std::this_thread::sleep_for(1s);  // the first scans and registrations settle
+  long pssAtStart = 0;
+  for (pid_t pid : childrenOf(supervisor.pid())) pssAtStart += pssKb(pid);
+  pssAtStart += pssKb(supervisor.pid());
 
   Stats restart;
   for (int i = 0; i < rounds; ++i) {
@@ -134,28 +139,102 @@ int supervisorFigures(int rounds) {
               others() == before ? "0 re-registrations, 0 stream ends (target: none)"
                                  : "INTERRUPTED (target: none)");
 
-  // Idle and memory: the supervisor and all five workers.
+  // Idle and memory (issue 13): the supervisor and all five workers, defaults only
+  // (metrics on), beside six bare gRPC servers built the same way, idle at the same time.
   std::vector<pid_t> six = childrenOf(supervisor.pid());
   six.push_back(supervisor.pid());
+  // PSS splits a shared page among the processes mapping it: each side is measured while
+  // the other is not running (the bench itself maps gRPC too, in both).
+  long pss = 0;
+  for (pid_t pid : six) pss += pssKb(pid);
+  std::vector<std::unique_ptr<WorkerProcess>> bare;
+  for (int i = 0; i < 6; ++i) {
+    bare.push_back(std::make_unique<WorkerProcess>(
+        MVF_BARE_GRPC_SERVER, std::vector<std::string>{node.dir() + "/bare" + std::to_string(i)},
+        node.dir() + "/bare.log", false));
+  }
+  std::this_thread::sleep_for(2s);  // the bare servers' start is not idle
+  auto usage = [](const std::vector<pid_t>& pids) {
+    std::map<std::pair<pid_t, pid_t>, ThreadUsage> all;
+    for (pid_t pid : pids) {
+      for (auto& [tid, thread] : threadUsage(pid)) all[{pid, tid}] = thread;
+    }
+    return all;
+  };
+  std::vector<pid_t> barePids;
+  for (const auto& process : bare) barePids.push_back(process->pid());
   int updates = 0;
   for (const auto& resource : kResources) updates += kubelet.resource(resource)->updates;
-  long ticks = 0;
-  for (pid_t pid : six) ticks += cpuTicks(pid);
-  std::this_thread::sleep_for(5s);
-  long ticksAfter = 0;
-  long pss = 0;
-  for (pid_t pid : six) {
-    ticksAfter += cpuTicks(pid);
-    pss += pssKb(pid);
-  }
+  auto idleFrom = usage(six);
+  auto bareFrom = usage(barePids);
+  constexpr int kIdleSeconds = 60;
+  std::this_thread::sleep_for(std::chrono::seconds(kIdleSeconds));
+  auto idleTo = usage(six);
+  auto bareTo = usage(barePids);
   int updatesAfter = 0;
   for (const auto& resource : kResources) updatesAfter += kubelet.resource(resource)->updates;
-  double cpu = static_cast<double>(ticksAfter - ticks) / static_cast<double>(sysconf(_SC_CLK_TCK)) /
-               5.0 * 100.0;
-  std::printf("%-46s %.2f %% CPU, %d ListAndWatch messages in 5 s  target ~0 %%, 0 messages\n",
-              "idle, supervisor + five workers", cpu, updatesAfter - updates);
-  std::printf("%-46s %.1f MB PSS (%zu processes)  target <= 25 MB\n",
-              "memory, supervisor + five workers", static_cast<double>(pss) / 1024.0, six.size());
+
+  // Per thread name over the six processes: wakeups a second, threads, and why it wakes.
+  struct Row {
+    int threads = 0;
+    double wakeups = 0;
+  };
+  auto rows = [](const auto& from, const auto& to, double* cpu, double* wakeups) {
+    std::map<std::string, Row> out;
+    long long ns = 0;
+    for (const auto& [key, thread] : to) {
+      auto it = from.find(key);
+      const ThreadUsage first = it == from.end() ? ThreadUsage{} : it->second;
+      std::string name = thread.name.starts_with("mvf-worker-") ? "mvf-worker-<name>" : thread.name;
+      Row& row = out[name];
+      ++row.threads;
+      row.wakeups += static_cast<double>(thread.switches - first.switches) / kIdleSeconds;
+      ns += thread.cpuNs - first.cpuNs;
+    }
+    *cpu = static_cast<double>(ns) / 1e9 / kIdleSeconds * 100.0;
+    *wakeups = 0;
+    for (const auto& [name, row] : out) *wakeups += row.wakeups;
+    return out;
+  };
+  double cpu = 0, wakeups = 0, bareCpu = 0, bareWakeups = 0;
+  auto plugin = rows(idleFrom, idleTo, &cpu, &wakeups);
+  rows(bareFrom, bareTo, &bareCpu, &bareWakeups);
+  std::printf("%-46s %.3f %% of one core, %.1f wakeups/s, %d ListAndWatch messages\n",
+              "idle 60 s, supervisor + five workers", cpu, wakeups, updatesAfter - updates);
+  std::printf(
+      "%-46s target <= 0.1 %%; six bare gRPC servers %.3f %%, %.1f wakeups/s; "
+      "Go plugin 0.11-0.15 %%\n",
+      "", bareCpu, bareWakeups);
+  // Why each thread wakes (README, "Idle and memory").
+  const std::map<std::string, std::string> reasons = {
+      {"mvf-supervisor", "its loop: the workers' heartbeat events (5 s each)"},
+      {"mvf-worker-<name>", "its loop: heartbeat (5 s), resync (30 s)"},
+      {"mvf-grpc-cq", "our completion-queue thread: only when a call does something"},
+      {"grpc_global_tim", "gRPC iomgr timers: each shard's 1 s window, out of phase after use"},
+      {"timer_manager", "gRPC EventEngine timers: a 1 s window"},
+      {"civetweb-master", "the metrics exposer's listener: polls its socket"},
+      {"civetweb-worker", "the metrics exposer: only when scraped"},
+      {"default-executo", "gRPC iomgr executor: only when gRPC hands it work"},
+      {"resolver-execut", "gRPC iomgr executor: only when gRPC hands it work"},
+      {"event_engine", "gRPC EventEngine pool: only when gRPC hands it work"}};
+  for (const auto& [name, row] : plugin) {
+    auto reason = reasons.find(name);
+    std::printf("    %-24s %2d threads %6.2f/s  %s\n", name.c_str(), row.threads, row.wakeups,
+                reason == reasons.end() ? "?" : reason->second.c_str());
+  }
+
+  supervisor.signal(SIGTERM);
+  if (!supervisor.wait(kTimeout)) {
+    std::cerr << "the supervisor did not stop:\n" << supervisor.log();
+    return 1;
+  }
+  long barePss = 0;
+  for (pid_t pid : barePids) barePss += pssKb(pid);
+  std::printf("%-46s %.1f MB PSS after %d kubelet restarts (%.1f MB at start)\n",
+              "memory, supervisor + five workers", static_cast<double>(pss) / 1024.0, rounds,
+              static_cast<double>(pssAtStart) / 1024.0);
+  std::printf("%-46s target <= 19 MB; six bare gRPC servers %.1f MB; Go plugin 15.6 MB\n", "",
+              static_cast<double>(barePss) / 1024.0);
   return 0;
 }
 
