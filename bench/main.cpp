@@ -2,7 +2,7 @@
 // kubelet stand-in on fake nodes, and prints them next to their targets. Figures, not
 // pass/fail: tests assert behaviour, this shows speed and memory.
 //
-//   build/bin/mvf-bench [--rounds N] [--only scan,worker,health,cdi,metrics,supervisor]
+//   build/bin/mvf-bench [--rounds N] [--only scan,worker,health,cdi,metrics,supervisor,soak]
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <set>
@@ -16,7 +16,8 @@ namespace {
 
 namespace po = boost::program_options;
 
-const std::set<std::string> kGroups = {"scan", "worker", "health", "cdi", "metrics", "supervisor"};
+const std::set<std::string> kGroups = {"scan",    "worker",     "health", "cdi",
+                                       "metrics", "supervisor", "soak"};
 
 int run(int argc, char** argv) {
   int rounds = 50;
@@ -27,7 +28,7 @@ int run(int argc, char** argv) {
       ("rounds", po::value(&rounds)->default_value(50), "samples per figure, >= 1")  //
       ("only", po::value(&onlyList),
        "figure groups to run, comma-separated: "
-       "scan, worker, health, cdi, metrics, supervisor (default: all)");
+       "scan, worker, health, cdi, metrics, supervisor, soak (default: all)");
   po::variables_map given;
   try {
     po::store(
@@ -54,7 +55,7 @@ int run(int argc, char** argv) {
   for (std::string group; std::getline(groups, group, ',');) {
     if (!kGroups.contains(group)) {
       std::cerr << "mvf-bench: --only: unknown figure group '" << group
-                << "' (known: scan, worker, health, cdi, metrics, supervisor)\n";
+                << "' (known: scan, worker, health, cdi, metrics, supervisor, soak)\n";
       return 2;
     }
     only.insert(group);
@@ -80,7 +81,10 @@ int run(int argc, char** argv) {
   if (wanted("metrics")) {
     if (int failed = metricsFigures(rounds)) return failed;
   }
-  if (wanted("supervisor")) return supervisorFigures(rounds);
+  if (wanted("supervisor")) {
+    if (int failed = supervisorFigures(rounds)) return failed;
+  }
+  if (wanted("soak")) return soakFigures();
   return 0;
 }
 
