@@ -71,5 +71,7 @@ int cdiFigures(int rounds);
 int metricsFigures(int rounds);
 int requestFigures(int rounds);
 int supervisorFigures(int rounds);
+// 1000 kubelet restarts and 200 worker kills; fixed counts, whatever --rounds says.
+int soakFigures();
 
 }  // namespace mvf::bench

@@ -3,7 +3,7 @@
 // pass/fail: tests assert behaviour, this shows speed and memory.
 //
 //   build/bin/mvf-bench [--rounds N]
-//                       [--only scan,worker,requests,health,cdi,metrics,supervisor]
+//                       [--only scan,worker,requests,health,cdi,metrics,supervisor,soak]
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <set>
@@ -17,8 +17,8 @@ namespace {
 
 namespace po = boost::program_options;
 
-const std::set<std::string> kGroups = {"scan", "worker",  "requests",  "health",
-                                       "cdi",  "metrics", "supervisor"};
+const std::set<std::string> kGroups = {"scan", "worker",  "requests",   "health",
+                                       "cdi",  "metrics", "supervisor", "soak"};
 
 int run(int argc, char** argv) {
   int rounds = 50;
@@ -29,7 +29,7 @@ int run(int argc, char** argv) {
       ("rounds", po::value(&rounds)->default_value(50), "samples per figure, >= 1")  //
       ("only", po::value(&onlyList),
        "figure groups to run, comma-separated: "
-       "scan, worker, requests, health, cdi, metrics, supervisor (default: all)");
+       "scan, worker, requests, health, cdi, metrics, supervisor, soak (default: all)");
   po::variables_map given;
   try {
     po::store(
@@ -56,7 +56,7 @@ int run(int argc, char** argv) {
   for (std::string group; std::getline(groups, group, ',');) {
     if (!kGroups.contains(group)) {
       std::cerr << "mvf-bench: --only: unknown figure group '" << group
-                << "' (known: scan, worker, requests, health, cdi, metrics, supervisor)\n";
+                << "' (known: scan, worker, requests, health, cdi, metrics, supervisor, soak)\n";
       return 2;
     }
     only.insert(group);
@@ -85,7 +85,10 @@ int run(int argc, char** argv) {
   if (wanted("metrics")) {
     if (int failed = metricsFigures(rounds)) return failed;
   }
-  if (wanted("supervisor")) return supervisorFigures(rounds);
+  if (wanted("supervisor")) {
+    if (int failed = supervisorFigures(rounds)) return failed;
+  }
+  if (wanted("soak")) return soakFigures();
   return 0;
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages needed to build and test mvf-device-plugin. Checks
-# first and installs only what is missing, so a second run takes a moment.
+# first and installs only what is missing, so a second run takes a moment. Arguments are
+# more packages to install the same way.
 set -euo pipefail
 
 packages=(
@@ -18,6 +19,8 @@ packages=(
   # the metrics test: Prometheus' own text parser
   python3-prometheus-client
 )
+# More for one script's own needs (scripts/fuzz.sh: clang and libFuzzer).
+packages+=("$@")
 
 missing=()
 for package in "${packages[@]}"; do

@@ -82,7 +82,7 @@ bool isUtf8(std::string_view text) {
                     : (c >> 3) == 0x1e ? 4
                                        : 0;
     if (length == 0 || i + length > text.size()) return false;
-    uint32_t code = length == 1 ? c : c & (0x7f >> length);
+    uint32_t code = length == 1 ? c : c & (0x7fu >> length);
     for (size_t k = 1; k < length; ++k) {
       auto next = static_cast<unsigned char>(text[i + k]);
       if ((next >> 6) != 0x2) return false;

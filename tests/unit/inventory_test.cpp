@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
+
+#include "base/format.h"
 
 namespace mvf::core {
 namespace {
@@ -487,6 +490,51 @@ TEST_F(InventoryTest, SharedAllocateComposesOneGrantForAllItsContainerRequests) 
   ASSERT_EQ(response.container_responses_size(), 64);
   EXPECT_THAT(nodes(response.container_responses(63)), ElementsAre("/dev/a", "/dev/b"));
   EXPECT_EQ(resource_.composes, 1);
+}
+
+// A resource whose re-check keeps no state, so any number of threads may call it.
+class StatelessResource final : public Resource {
+ public:
+  StatelessResource() : Resource(HostFs("/")) {}
+  Scan scan() override { return {}; }
+  std::vector<std::string> watchDirs() const override { return {}; }
+  std::string recheck(const Unit&) const override { return ""; }
+};
+
+// Allocate runs on the completion-queue thread against the latest snapshot while the main loop takes
+// new scans: each answer comes whole from one scan, never a mix of two. Meant for
+// ThreadSanitizer too (scripts/sanitize.sh thread), which fails on any unsynchronized
+// access between update() and allocate(), list() or counts().
+TEST(InventoryThreads, AllocateAgainstARescanAnswersFromOneScanWhole) {
+  StatelessResource resource;
+  Inventory inventory(resource, "intel.com/usb", Mode::kShared, 4);
+  Scan first{.units = {unit("a0", "/dev/a0"), unit("a1", "/dev/a1")}};
+  Scan second{.units = {unit("b0", "/dev/b0"), unit("b1", "/dev/b1")}};
+  inventory.update(first);
+  constexpr size_t kThreads = 4;
+  constexpr int kCalls = 300;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::string>> mixed(kThreads);  // per thread: answers that mix
+  for (size_t t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCalls; ++i) {
+        v1beta1::AllocateResponse response;
+        if (!inventory.allocate(request({{"usb-" + std::to_string(i % 4)}}), &response).ok()) {
+          mixed[t].push_back("refused");
+          continue;
+        }
+        auto got = nodes(response.container_responses(0));
+        bool whole = got == std::vector<std::string>{"/dev/a0", "/dev/a1"} ||
+                     got == std::vector<std::string>{"/dev/b0", "/dev/b1"};
+        if (!whole) mixed[t].push_back(fmt::format("{}", fmt::join(got, ",")));
+        if (inventory.counts().healthy != 4) mixed[t].push_back("a count of a half-built list");
+        if (inventory.list()->devices_size() != 4) mixed[t].push_back("a half-built list");
+      }
+    });
+  }
+  for (int i = 0; i < 2 * kCalls; ++i) inventory.update(i % 2 == 0 ? second : first);
+  for (auto& thread : threads) thread.join();
+  for (size_t t = 0; t < kThreads; ++t) EXPECT_THAT(mixed[t], IsEmpty()) << "thread " << t;
 }
 
 TEST(Compose, JoinsEnvValuesAndDropsDuplicateNodesAndMounts) {

@@ -14,6 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using testing::FakeNode;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 
 std::vector<std::string> ids(const core::Scan& scan, bool usable) {
   std::vector<std::string> out;
@@ -49,6 +50,20 @@ TEST(X11Displays, IgnoresEverythingThatIsNotADisplaySocket) {
   core::Scan scan = displays.scan();
   EXPECT_TRUE(scan.units.empty());
   EXPECT_THAT(scan.missing, HasSubstr("no X server socket"));
+}
+
+// Clients of DISPLAY=:1 connect to X1, never to X01: a name with a leading zero is no
+// display, or a container would be pointed at a socket nobody checked (found by
+// fuzz/x11_displays_fuzzer.cpp).
+TEST(X11Displays, ANameWithALeadingZeroIsNoDisplay) {
+  FakeNode node;
+  auto x0 = node.unixSocket("/tmp/.X11-unix/X0");
+  auto x00 = node.unixSocket("/tmp/.X11-unix/X00");
+  auto x01 = node.unixSocket("/tmp/.X11-unix/X01");
+  X11Displays displays(core::HostFs(node.root()), std::nullopt, "");
+  core::Scan scan = displays.scan();
+  EXPECT_THAT(ids(scan, true), ElementsAre("X0"));
+  EXPECT_THAT(ids(scan, false), IsEmpty());
 }
 
 TEST(X11Displays, AMissingSocketDirMeansNoDisplay) {

@@ -70,7 +70,7 @@ void HealthCheck::update(const Scan& scan) {
     base::logger("health")->debug("holding a connection to {}", socket);
     int raw = connected.value().get();
     held_.emplace(socket, Held{*unit, std::move(connected).value()});
-    loop_.watchFd(raw, [this, socket] { onReadable(socket); });
+    loop_.watchFd(raw, [this, socket = socket] { onReadable(socket); });
   }
   if (polled_.empty()) {
     loop_.cancel(timer_);

@@ -313,7 +313,7 @@ std::map<std::string, FileType> HostDir::types() const {
     struct stat st {};
     // A classifier reads the whole stat: readdir's type is not enough for it.
     if (entry.d_type != DT_UNKNOWN && !classify_) {
-      st.st_mode = DTTOIF(entry.d_type);
+      st.st_mode = static_cast<mode_t>(DTTOIF(entry.d_type));
     } else if (::fstatat(fd_.get(), entry.d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       return;
     }

@@ -15,9 +15,12 @@ using namespace std::chrono_literals;
 // How long a refusing socket counts as "its server is still starting".
 constexpr auto kStartupGrace = 2s;
 
-// "X12" → 12; nullopt for anything that is not X followed by at most 4 digits.
+// "X12" → 12; nullopt for anything that is not X followed by at most 4 digits, written
+// as an X server writes them: no leading zero, since clients of DISPLAY=:1 connect to X1,
+// never to X01.
 std::optional<int> displayNumber(const std::string& name) {
   if (name.size() < 2 || name.size() > 5 || name[0] != 'X') return std::nullopt;
+  if (name.size() > 2 && name[1] == '0') return std::nullopt;
   if (!std::all_of(name.begin() + 1, name.end(), [](char c) { return std::isdigit(c); })) {
     return std::nullopt;
   }
