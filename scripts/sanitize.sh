@@ -46,7 +46,10 @@ else
   # and its notify path (posted to the event loop from any thread), the event loop.
   tests='^(InventoryTest|RecheckTest|PreferredAllocationTest|InventoryThreads|StreamScheduleTest'
   tests+='|WorkerMetricsTest|WorkerMetricsThreads|EventLoop)\.'
-  ctest --test-dir "$build" --output-on-failure -L unit -R "$tests" -j"$(nproc)" "$@"
+  # Not the tests that Allocate and GetPreferredAllocation stay linear on 300 000 IDs: one
+  # thread, so nothing for TSan to judge, and its 5-15x slowdown would pass their timeout.
+  ctest --test-dir "$build" --output-on-failure -L unit -R "$tests" -E 'IsLinear' \
+    -j"$(nproc)" "$@"
 fi
 
 shopt -s nullglob
