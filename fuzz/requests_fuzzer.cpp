@@ -1,17 +1,16 @@
-// The kubelet's requests from arbitrary bytes, answered in process by what the gRPC
-// service calls: Inventory::allocate for Allocate, Inventory::preferredAllocation for
-// GetPreferredAllocation. The first byte picks the request (its low two bits) and the
-// mode (bit 2); the rest is the request's protobuf encoding.
-//
-// PreStartContainer is answered inside PluginService::PreStartContainer itself, which
-// reads nothing of the request (pre_start_required is false) and needs a live gRPC call
-// context: here its request is only decoded, as gRPC decodes it before the call.
+// The kubelet's requests from arbitrary bytes, answered in process by the functions the
+// worker's gRPC service calls on its completion thread: PluginService::allocate (the
+// audit log lines included), getPreferredAllocation and preStartContainer. The first byte
+// picks the request (its low two bits) and the mode (bit 2); the rest is the request's
+// protobuf encoding, decoded as gRPC decodes it before the call.
 #include <cstdint>
 #include <set>
 
+#include "base/logging.h"
 #include "fuzz/fuzz_input.h"
 #include "proto/deviceplugin.pb.h"
 #include "workers/core/inventory.h"
+#include "workers/core/plugin_service.h"
 
 namespace mvf::fuzz {
 namespace {
@@ -41,17 +40,24 @@ class ThreeUnits final : public core::Resource {
 
 void answer(const uint8_t* data, size_t size) {
   if (size == 0) return;
-  struct Inventories {
+  struct Services {
     ThreeUnits resource;
     core::Inventory shared{resource, "intel.com/vfio", core::Mode::kShared, 4};
     core::Inventory exclusive{resource, "intel.com/vfio", core::Mode::kExclusive, 4};
-    Inventories() {
+    core::StreamHub hub{nullptr};
+    core::PluginService sharedService{shared, hub};
+    core::PluginService exclusiveService{exclusive, hub};
+    Services() {
+      // The audit lines are formatted but not written: a line per input would be most
+      // of the fuzzer's time.
+      base::logger("allocate")->set_level(spdlog::level::off);
       shared.update(resource.scan());
       exclusive.update(resource.scan());
     }
   };
-  static Inventories inventories;
-  const core::Inventory& inventory = (data[0] & 4) ? inventories.exclusive : inventories.shared;
+  static Services services;
+  const core::PluginService& service =
+      (data[0] & 4) ? services.exclusiveService : services.sharedService;
   const uint8_t* bytes = data + 1;
   int length = static_cast<int>(size - 1);
   switch (data[0] & 3) {
@@ -59,7 +65,7 @@ void answer(const uint8_t* data, size_t size) {
       v1beta1::AllocateRequest request;
       if (!request.ParseFromArray(bytes, length)) return;
       v1beta1::AllocateResponse response;
-      if (inventory.allocate(request, &response).ok()) {
+      if (service.allocate(request, &response).ok()) {
         check(response.container_responses_size() == request.container_requests_size(),
               "one response per container request");
       }
@@ -69,7 +75,7 @@ void answer(const uint8_t* data, size_t size) {
       v1beta1::PreferredAllocationRequest request;
       if (!request.ParseFromArray(bytes, length)) return;
       v1beta1::PreferredAllocationResponse response;
-      if (!inventory.preferredAllocation(request, &response).ok()) return;
+      if (!service.getPreferredAllocation(request, &response).ok()) return;
       check(response.container_responses_size() == request.container_requests_size(),
             "one preferred allocation per container request");
       for (int i = 0; i < response.container_responses_size(); ++i) {
@@ -88,7 +94,9 @@ void answer(const uint8_t* data, size_t size) {
     }
     default: {
       v1beta1::PreStartContainerRequest request;
-      request.ParseFromArray(bytes, length);
+      if (!request.ParseFromArray(bytes, length)) return;
+      v1beta1::PreStartContainerResponse response;
+      check(service.preStartContainer(request, &response).ok(), "PreStartContainer answers OK");
       return;
     }
   }
