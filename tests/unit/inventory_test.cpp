@@ -501,8 +501,8 @@ class StatelessResource final : public Resource {
   std::string recheck(const Unit&) const override { return ""; }
 };
 
-// Allocate runs on the completion-queue thread against the latest snapshot while the main loop takes
-// new scans: each answer comes whole from one scan, never a mix of two. Meant for
+// Allocate runs on the completion-queue thread against the latest snapshot while the main loop
+// takes new scans: each answer comes whole from one scan, never a mix of two. Meant for
 // ThreadSanitizer too (scripts/sanitize.sh thread), which fails on any unsynchronized
 // access between update() and allocate(), list() or counts().
 TEST(InventoryThreads, AllocateAgainstARescanAnswersFromOneScanWhole) {
