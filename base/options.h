@@ -55,6 +55,12 @@ std::string formatDuration(Duration duration);
 // and selectors are compared.
 std::string trim(std::string_view text);
 
+// Whether `text` is non-empty and every byte is an ASCII decimal (isDigits) or hex
+// (isHexDigits) digit. Whatever the locale: the names and attributes the kernel writes
+// (card3, X12, IOMMU group 7, busnum, idVendor 8086) use ASCII digits only.
+bool isDigits(std::string_view text);
+bool isHexDigits(std::string_view text);
+
 // How the program `qualifier`'s option `name` is spelled where several programs' options
 // meet (a supervisor's command line, the environment): `name` itself when it already
 // begins with "<qualifier>-" (igpu-vendor), else "<qualifier>-<name>" (vfio-mode).

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "base/options.h"
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/lab/oci_config.h"
 #include "tests/support/status.h"
@@ -71,7 +72,7 @@ inline bool isPortPath(const std::string& name) {
 inline std::vector<std::string> realVfioGroups() {
   std::vector<std::string> groups;
   for (const auto& name : listDir("/dev/vfio")) {
-    if (std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(c); })) {
+    if (base::isDigits(name)) {
       groups.push_back(name);
     }
   }

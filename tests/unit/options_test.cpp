@@ -258,6 +258,20 @@ TEST(FormatDuration, WritesTheLargestWholeUnit) {
   EXPECT_EQ(base::formatDuration(base::Duration(3'600'000)), "1h");
 }
 
+TEST(Digits, AreAsciiOnlyWhateverTheByte) {
+  EXPECT_TRUE(base::isDigits("0123456789"));
+  EXPECT_FALSE(base::isDigits(""));
+  EXPECT_FALSE(base::isDigits("12a"));
+  EXPECT_FALSE(base::isDigits(" 1"));
+  // Bytes above 0x7f are negative chars here: no digit, and no call that could misread them.
+  EXPECT_FALSE(base::isDigits("1\xb2"));
+  EXPECT_FALSE(base::isDigits(std::string("1\0", 2)));
+  EXPECT_TRUE(base::isHexDigits("8086aBcF"));
+  EXPECT_FALSE(base::isHexDigits("80g6"));
+  EXPECT_FALSE(base::isHexDigits("\xff"));
+  EXPECT_FALSE(base::isHexDigits(""));
+}
+
 TEST(EnvName, IsMvfPrefixedUpperSnakeCase) {
   EXPECT_EQ(base::envName("shared-count"), "MVF_SHARED_COUNT");
   EXPECT_EQ(base::envName("kubelet-dir"), "MVF_KUBELET_DIR");

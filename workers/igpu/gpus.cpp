@@ -6,6 +6,7 @@
 
 #include "base/format.h"
 #include "base/logging.h"
+#include "base/options.h"
 #include "base/quote.h"
 
 namespace mvf::igpu {
@@ -20,21 +21,15 @@ struct Gpu {
   core::Unit unit;
 };
 
-bool isHex(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-  });
-}
-
 // "card3" → true; "card0-HDMI-A-1" (a connector) and "renderD128" → false.
 bool isCard(const std::string& name) {
   return name.size() > 4 && name.rfind("card", 0) == 0 &&
-         std::all_of(name.begin() + 4, name.end(), [](char c) { return std::isdigit(c); });
+         base::isDigits(std::string_view(name).substr(4));
 }
 
 bool isRender(const std::string& name) {
   return name.size() > 7 && name.rfind("renderD", 0) == 0 &&
-         std::all_of(name.begin() + 7, name.end(), [](char c) { return std::isdigit(c); });
+         base::isDigits(std::string_view(name).substr(7));
 }
 
 }  // namespace
@@ -42,8 +37,8 @@ bool isRender(const std::string& name) {
 bool isPciAddress(std::string_view text) {
   // dddd:bb:dd.f
   return text.size() == 12 && text[4] == ':' && text[7] == ':' && text[10] == '.' &&
-         isHex(text.substr(0, 4)) && isHex(text.substr(5, 2)) && isHex(text.substr(8, 2)) &&
-         text[11] >= '0' && text[11] <= '7';
+         base::isHexDigits(text.substr(0, 4)) && base::isHexDigits(text.substr(5, 2)) &&
+         base::isHexDigits(text.substr(8, 2)) && text[11] >= '0' && text[11] <= '7';
 }
 
 std::optional<std::string> normalizePciAddress(std::string_view text) {

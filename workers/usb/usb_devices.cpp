@@ -7,6 +7,7 @@
 #include <map>
 
 #include "base/logging.h"
+#include "base/options.h"
 #include "base/quote.h"
 
 namespace mvf::usb {
@@ -16,22 +17,12 @@ constexpr const char* kDevices = "/sys/bus/usb/devices";
 constexpr const char* kBusDir = "/dev/bus/usb";
 constexpr int64_t kHubClass = 0x09;
 
-bool isHexId(std::string_view text) {
-  return text.size() == 4 && std::all_of(text.begin(), text.end(), [](char c) {
-           return std::isxdigit(static_cast<unsigned char>(c)) != 0;
-         });
-}
+bool isHexId(std::string_view text) { return text.size() == 4 && base::isHexDigits(text); }
 
 std::string lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
-}
-
-bool digitsOnly(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isdigit(static_cast<unsigned char>(c)) != 0;
-  });
 }
 
 }  // namespace
@@ -56,12 +47,12 @@ std::optional<UsbMatch> parseUsbMatch(std::string_view text) {
 
 bool isPortPath(std::string_view name) {
   size_t dash = name.find('-');
-  if (dash == std::string_view::npos || !digitsOnly(name.substr(0, dash))) return false;
+  if (dash == std::string_view::npos || !base::isDigits(name.substr(0, dash))) return false;
   std::string_view ports = name.substr(dash + 1);
   size_t start = 0;
   while (true) {
     size_t dot = ports.find('.', start);
-    if (!digitsOnly(ports.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
+    if (!base::isDigits(ports.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
       return false;
     }
     if (dot == std::string_view::npos) return true;

@@ -3,11 +3,11 @@
 #include <sys/utsname.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 
 #include "base/format.h"
 #include "base/logging.h"
+#include "base/options.h"
 #include "base/quote.h"
 
 namespace mvf::vfio {
@@ -19,8 +19,7 @@ constexpr const char* kIommu = "/dev/iommu";
 constexpr size_t kMaxGroupDigits = 6;
 
 bool isGroupName(const std::string& name) {
-  return !name.empty() && name.size() <= kMaxGroupDigits &&
-         std::all_of(name.begin(), name.end(), [](char c) { return std::isdigit(c); });
+  return name.size() <= kMaxGroupDigits && base::isDigits(name);
 }
 
 // The first kernel whose sysfs shows a device's registration with VFIO (vfio-dev/).
@@ -51,7 +50,7 @@ std::optional<KernelVersion> parseKernelVersion(std::string_view release) {
   if (dot == std::string_view::npos) return std::nullopt;
   auto major = core::parseNumber(release.substr(0, dot));
   size_t end = dot + 1;
-  while (end < release.size() && std::isdigit(static_cast<unsigned char>(release[end]))) ++end;
+  while (end < release.size() && (release[end] >= '0' && release[end] <= '9')) ++end;
   auto minor = core::parseNumber(release.substr(dot + 1, end - dot - 1));
   if (!major || !minor || *major < 0 || *major > 1000 || *minor < 0 || *minor > 1000) {
     return std::nullopt;

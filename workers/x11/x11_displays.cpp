@@ -1,11 +1,11 @@
 #include "workers/x11/x11_displays.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cstring>
 
 #include "base/logging.h"
+#include "base/options.h"
 
 namespace mvf::x11 {
 namespace {
@@ -21,9 +21,7 @@ constexpr auto kStartupGrace = 2s;
 std::optional<int> displayNumber(const std::string& name) {
   if (name.size() < 2 || name.size() > 5 || name[0] != 'X') return std::nullopt;
   if (name.size() > 2 && name[1] == '0') return std::nullopt;
-  if (!std::all_of(name.begin() + 1, name.end(), [](char c) { return std::isdigit(c); })) {
-    return std::nullopt;
-  }
+  if (!base::isDigits(std::string_view(name).substr(1))) return std::nullopt;
   return std::stoi(name.substr(1));
 }
 
