@@ -33,12 +33,12 @@ void report(const std::string& what, Stats stats, const std::string& target) {
 }
 
 // Proportional set size of a process, from smaps_rollup.
-long pssKb(pid_t pid) {
+long rollupKb(pid_t pid, const std::string& field) {
   std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
   std::string key;
   long value = 0;
   while (rollup >> key) {
-    if (key == "Pss:") {
+    if (key == field + ":") {
       rollup >> value;
       return value;
     }
@@ -46,6 +46,8 @@ long pssKb(pid_t pid) {
   }
   return -1;
 }
+
+long pssKb(pid_t pid) { return rollupKb(pid, "Pss"); }
 
 std::map<pid_t, ThreadUsage> threadUsage(pid_t pid) {
   std::map<pid_t, ThreadUsage> out;

@@ -2,16 +2,23 @@
 
 // gRPC's async (completion-queue) API, as every process here uses it: one thread of ours
 // blocks on one completion queue with no timeout and runs each call's next step there.
+// Answers to large requests (no kubelet sends one) run on a second thread, started when
+// the first such request arrives, so they never hold up the kubelet's calls.
 //
 // Why not the callback API: in gRPC 1.51 each process using it runs two `nexting_thread`s
 // that wait on a completion queue for at most 1 s and sleep 100 ms after each timeout,
 // about 2 wakeups a second each while nothing happens (README, "Idle and memory"). The
 // thread here wakes only when a call does something.
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/async_unary_call.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <climits>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -20,6 +27,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "base/format.h"
 #include "base/memory.h"
 
 namespace mvf::rpc {
@@ -48,6 +56,76 @@ class Step final : public Tag {
   void (Owner::*on_)(bool);
 };
 
+// Answers large requests one after another on a thread of its own (named mvf-grpc-large,
+// started by the first post()), holding at most a budget of request bytes; the completion
+// thread goes on with other calls meanwhile.
+class LargeCallLane {
+ public:
+  explicit LargeCallLane(size_t budgetBytes) : budget_(budgetBytes) {}
+  ~LargeCallLane() { stop(); }
+
+  // Queues `answer` for a request of `bytes`. False, with nothing queued, after stop() or
+  // when the requests queued and being answered would hold more than the budget (a request
+  // that finds the lane empty is always taken).
+  bool post(size_t bytes, std::function<void()> answer) {
+    std::lock_guard lock(mu_);
+    if (stopped_ || (held_ > 0 && held_ + bytes > budget_)) return false;
+    held_ += bytes;
+    jobs_.push_back({bytes, std::move(answer)});
+    if (!thread_.joinable()) {
+      thread_ = std::thread([this] { run(); });
+      ::pthread_setname_np(thread_.native_handle(), "mvf-grpc-large");
+    }
+    ready_.notify_one();
+    return true;
+  }
+
+  // Request bytes queued or being answered now.
+  size_t held() const {
+    std::lock_guard lock(mu_);
+    return held_;
+  }
+  size_t budget() const { return budget_; }
+
+  // Answers what is queued, then ends the thread; post() refuses from now on.
+  void stop() {
+    {
+      std::lock_guard lock(mu_);
+      stopped_ = true;
+    }
+    ready_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Job {
+    size_t bytes;
+    std::function<void()> answer;
+  };
+
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      ready_.wait(lock, [this] { return stopped_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      Job job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job.answer();
+      lock.lock();
+      held_ -= job.bytes;
+    }
+  }
+
+  const size_t budget_;
+  mutable std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<Job> jobs_;
+  size_t held_ = 0;
+  bool stopped_ = false;
+  std::thread thread_;
+};
+
 // A gRPC server on the async API with its completion queue and the thread that serves it.
 // The services registered must be AsyncServices; calls are asked for through request().
 class AsyncServer {
@@ -71,6 +149,13 @@ class AsyncServer {
 
   ~AsyncServer() { stop(std::chrono::milliseconds(0)); }
 
+  // A request larger than this is answered on the large-call lane. A kubelet's request is
+  // a few hundred bytes (a container's device IDs); one this large names thousands.
+  static constexpr size_t kLargeRequestBytes = 64 * 1024;
+  // What the lane holds at most: gRPC's default limit for one message, so a client
+  // sending many large requests makes the process hold no more than one message could.
+  static constexpr size_t kLargeCallBudgetBytes = 4 * 1024 * 1024;
+
   grpc::Server& server() { return *server_; }
   // Every call and client operation of this process's gRPC work completes here.
   grpc::ServerCompletionQueue& queue() { return *queue_; }
@@ -85,11 +170,16 @@ class AsyncServer {
     return true;
   }
 
-  // Shuts the server down, cancelling the calls still open after `grace`, then the queue;
-  // returns once every pending operation has come back and the thread has ended.
+  // The lane that answers requests over kLargeRequestBytes.
+  LargeCallLane& largeCalls() { return largeCalls_; }
+
+  // Shuts the server down, cancelling the calls still open after `grace`, then the lane
+  // (its queued answers are sent, or fail on their cancelled calls), then the queue;
+  // returns once every pending operation has come back and both threads have ended.
   void stop(std::chrono::milliseconds grace) {
     if (!thread_.joinable()) return;
     server_->Shutdown(std::chrono::system_clock::now() + grace);
+    largeCalls_.stop();  // before the queue: an answer it sends posts to the queue
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
@@ -115,22 +205,29 @@ class AsyncServer {
 
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::ServerCompletionQueue> queue_;
+  LargeCallLane largeCalls_{kLargeCallBudgetBytes};
   std::mutex mu_;
   bool stopping_ = false;
   std::thread thread_;
 };
 
 // Serves one unary method: each call is answered by `handler` on the completion thread,
-// and each call that arrives asks for the next, so one is always waiting.
+// or, when its request is over kLargeRequestBytes, on the server's large-call lane (then
+// RESOURCE_EXHAUSTED when the lane is full); each call that arrives asks for the next, so
+// one is always waiting. A handler may thus run on two threads at once.
 //
-//   rpc::serveUnary(server, service, &Service::RequestAllocate, handler);
+// The method must be raw (the generated WithRawMethod_<Method> mixin): gRPC hands over the
+// request's bytes, so its size is known before anything is parsed, and a large request is
+// parsed on the lane, or never when it is refused.
+//
+//   rpc::serveUnary(server, service, &Service::RequestAllocate,
+//                   [](grpc::ServerContext&, const AllocateRequest&, AllocateResponse*) {...});
 template <class Service, class Request, class Response>
 class UnaryCall final : public Tag {
  public:
-  // The generated Request<Method> of an AsyncService; `Service` is the generated class that
-  // declares it (a base of the AsyncService).
-  using Requester = void (Service::*)(grpc::ServerContext*, Request*,
-                                      grpc::ServerAsyncResponseWriter<Response>*,
+  // The generated Request<Method> of a WithRawMethod_<Method> mixin of `Service`.
+  using Requester = void (Service::*)(grpc::ServerContext*, grpc::ByteBuffer*,
+                                      grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>*,
                                       grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*);
   // Takes the call's context and request; fills the response and returns the status
   // (the response is not sent unless the status is OK).
@@ -152,16 +249,22 @@ class UnaryCall final : public Tag {
 
   void proceed(bool ok) override {
     if (!ok || answered_) {
-      bool large = answered_ && request_.ByteSizeLong() > kLargeRequestBytes;
+      bool large = large_;
       delete this;  // answered, or never arrived: the server is shutting down
       if (large) base::releaseFreeMemory();  // what the burst used is free only now
       return;
     }
     serve(server_, service_, requester_, handler_);
-    Response response;
-    grpc::Status status = (*handler_)(context_, request_, &response);
-    answered_ = true;
-    writer_.Finish(response, status, this);
+    size_t bytes = request_.Length();
+    large_ = bytes > AsyncServer::kLargeRequestBytes;
+    if (!large_) return answer();
+    LargeCallLane& lane = server_.largeCalls();
+    if (!lane.post(bytes, [this] { answer(); })) {
+      finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          fmt::format("a request of {} bytes waits for no more than {} bytes of "
+                                      "large requests; {} are being answered: retry later",
+                                      bytes, lane.budget(), lane.held())));
+    }
   }
 
  private:
@@ -169,30 +272,65 @@ class UnaryCall final : public Tag {
             std::shared_ptr<const Handler> handler)
       : server_(server), service_(service), requester_(requester), handler_(std::move(handler)) {}
 
-  // A kubelet's request is a few hundred bytes; one this large (a client's 10000 IDs)
-  // leaves a burst of freed memory behind.
-  static constexpr size_t kLargeRequestBytes = 64 * 1024;
+  // Parses the request, runs the handler and sends its answer.
+  void answer() {
+    Request request;
+    // Deserialize takes the bytes: they are freed here, not when the call ends.
+    if (!grpc::SerializationTraits<Request>::Deserialize(&request_, &request).ok()) {
+      return finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 fmt::format("the request is not a valid {} message",
+                                             Request::descriptor()->full_name())));
+    }
+    Response response;
+    grpc::Status status = (*handler_)(context_, request, &response);
+    if (!status.ok()) return finish(status);
+    grpc::ByteBuffer bytes;
+    bool ownBuffer = false;
+    status = grpc::SerializationTraits<Response>::Serialize(response, &bytes, &ownBuffer);
+    if (!status.ok()) return finish(status);
+    answered_ = true;
+    writer_.Finish(bytes, grpc::Status::OK, this);
+  }
+
+  // Ends the call with an error. From here on nothing of this object may be touched by
+  // the thread that called: the completion thread deletes it once the answer is sent.
+  void finish(const grpc::Status& status) {
+    answered_ = true;
+    writer_.FinishWithError(status, this);
+  }
 
   AsyncServer& server_;
   Service& service_;
   const Requester requester_;
   const std::shared_ptr<const Handler> handler_;
   grpc::ServerContext context_;
-  Request request_;
-  grpc::ServerAsyncResponseWriter<Response> writer_{&context_};
+  grpc::ByteBuffer request_;
+  grpc::ServerAsyncResponseWriter<grpc::ByteBuffer> writer_{&context_};
   bool answered_ = false;
+  bool large_ = false;  // answered on the lane; leaves a burst of freed memory behind
 };
 
-// serveUnary(server, service, &AsyncService::RequestX, handler): UnaryCall<...>::serve with
-// the types deduced from the generated Request method.
-template <class Service, class Request, class Response, class Handler>
+// The request and response types of a handler, from its call operator.
+template <class Call>
+struct HandlerTypes;
+template <class Lambda, class Req, class Resp>
+struct HandlerTypes<grpc::Status (Lambda::*)(grpc::ServerContext&, const Req&, Resp*) const> {
+  using Request = Req;
+  using Response = Resp;
+};
+
+// serveUnary(server, service, &Service::RequestX, handler): UnaryCall<...>::serve with the
+// message types taken from the handler, a lambda
+// `grpc::Status (grpc::ServerContext&, const XRequest&, XResponse*)`.
+template <class Service, class Handler>
 void serveUnary(AsyncServer& server, std::type_identity_t<Service>& service,
-                void (Service::*requester)(grpc::ServerContext*, Request*,
-                                           grpc::ServerAsyncResponseWriter<Response>*,
+                void (Service::*requester)(grpc::ServerContext*, grpc::ByteBuffer*,
+                                           grpc::ServerAsyncResponseWriter<grpc::ByteBuffer>*,
                                            grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
                                            void*),
                 Handler handler) {
-  using Call = UnaryCall<Service, Request, Response>;
+  using Types = HandlerTypes<decltype(&Handler::operator())>;
+  using Call = UnaryCall<Service, typename Types::Request, typename Types::Response>;
   Call::serve(server, service, requester,
               std::make_shared<const typename Call::Handler>(std::move(handler)));
 }

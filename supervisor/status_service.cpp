@@ -4,7 +4,7 @@ namespace mvf::supervisor {
 
 void StatusService::serve(rpc::AsyncServer& server) {
   rpc::serveUnary(
-      server, service_, &v1::Supervisor::AsyncService::RequestGetStatus,
+      server, service_, &decltype(service_)::RequestGetStatus,
       [this](grpc::ServerContext&, const v1::GetStatusRequest&, v1::SupervisorStatus* response) {
         *response = status();
         return grpc::Status::OK;

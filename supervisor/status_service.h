@@ -23,7 +23,8 @@ class StatusService {
   v1::SupervisorStatus status();
 
  private:
-  v1::Supervisor::AsyncService service_;
+  // GetStatus raw, for rpc::serveUnary to parse.
+  v1::Supervisor::WithRawMethod_GetStatus<v1::Supervisor::Service> service_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::mutex mu_;
   v1::SupervisorStatus status_;

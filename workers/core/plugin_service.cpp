@@ -45,7 +45,7 @@ StreamSchedule::ListPtr StreamSchedule::takeNext() {
 // (self_) until the last one is back.
 class ListAndWatchStream final : public std::enable_shared_from_this<ListAndWatchStream> {
  public:
-  using Service = v1beta1::DevicePlugin::AsyncService;
+  using Service = DevicePluginService;
 
   // Asks `server` for the next ListAndWatch call.
   static void request(rpc::AsyncServer& server, Service& service, StreamHub& hub) {
@@ -259,7 +259,7 @@ PluginService::PluginService(const Inventory& inventory, StreamHub& hub, WorkerM
     : inventory_(inventory), hub_(hub), metrics_(metrics) {}
 
 void PluginService::serve(rpc::AsyncServer& server) {
-  using Service = v1beta1::DevicePlugin::AsyncService;
+  using Service = DevicePluginService;
   rpc::serveUnary(server, service_, &Service::RequestGetDevicePluginOptions,
                   [this](grpc::ServerContext& context, const v1beta1::Empty&,
                          v1beta1::DevicePluginOptions* response) {

@@ -16,6 +16,16 @@ namespace mvf::core {
 
 class ListAndWatchStream;
 
+// The DevicePlugin service as gRPC serves it here: the unary methods raw, for
+// rpc::serveUnary to parse (or, for a refused large request, not parse) the request;
+// ListAndWatch async.
+using DevicePluginService = v1beta1::DevicePlugin::WithAsyncMethod_ListAndWatch<
+    v1beta1::DevicePlugin::WithRawMethod_GetDevicePluginOptions<
+        v1beta1::DevicePlugin::WithRawMethod_GetPreferredAllocation<
+            v1beta1::DevicePlugin::WithRawMethod_Allocate<
+                v1beta1::DevicePlugin::WithRawMethod_PreStartContainer<
+                    v1beta1::DevicePlugin::Service>>>>>;
+
 // What one ListAndWatch stream writes, and when: one write in flight at most (gRPC's rule),
 // only the newest list offered, never an older list after a newer one, one Finish and
 // nothing after it. Pure state under the stream's lock; the stream makes the gRPC calls.
@@ -138,7 +148,7 @@ class PluginService {
                                  v1beta1::PreStartContainerResponse* response) const;
 
  private:
-  v1beta1::DevicePlugin::AsyncService service_;
+  DevicePluginService service_;
   const Inventory& inventory_;
   StreamHub& hub_;
   WorkerMetrics* const metrics_;
