@@ -9,4 +9,16 @@ namespace mvf::base {
 // after such moments, never on a timer.
 void releaseFreeMemory();
 
+// Sets glibc's malloc for a long-running daemon (mallopt(3)); every such binary calls it
+// first thing in main():
+// - One arena, the main heap. glibc gives each thread that allocates an arena of its
+//   own, up to 8 per core, and malloc_trim releases the free top of the main heap only:
+//   a burst of large requests left about 0.6 MB resident in the completion thread's arena.
+//   The threads that allocate (completion, large-call lane, event loop) rarely meet.
+// - The mmap and trim thresholds fixed at their defaults, 128 KiB: a block that large is
+//   mmapped, and a heap's free top beyond it goes back on free. Left dynamic, glibc raises
+//   both once a large block is freed (the mmap threshold up to 32 MiB on 64-bit), and the
+//   buffers of every later 1 MB request stay in the heap.
+void tuneHeap();
+
 }  // namespace mvf::base

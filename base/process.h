@@ -9,9 +9,6 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 64;  // EX_USAGE: mvfctl called wrongly
 constexpr int kExitConfig = 78;
 
-// Caps glibc's malloc arenas; every long-running binary calls it first thing.
-void limitMallocArenas();
-
 // Raises the soft limit on open files (RLIMIT_NOFILE) to the hard limit: a process holds
 // an fd per connection, watch and device it checks, and container runtimes often start
 // processes with a soft limit of 1024 below a far higher hard one. Every long-running

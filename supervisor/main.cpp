@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "base/logging.h"
+#include "base/memory.h"
 #include "base/process.h"
 #include "base/version.h"
 #include "catalog/catalog.h"
@@ -65,7 +66,7 @@ int checkConfig(const base::ParsedOptions& options, const supervisor::Supervisor
 int main(int argc, char** argv) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
-  base::limitMallocArenas();
+  base::tuneHeap();
   base::raiseFileLimit();
   std::vector<std::string> args(argv + 1, argv + argc);
   std::error_code ec;
