@@ -34,7 +34,7 @@ Result<Ini> readIni(const std::string& path, const std::vector<std::string>& sec
   try {
     parsed = po::parse_config_file(in, po::options_description(), /*allow_unregistered=*/true);
   } catch (const po::error& e) {
-    return Error{"config file " + path + ": " + e.what()};
+    return Error{"config file " + path + ": " + optionError(e)};
   }
   Ini ini;
   for (const auto& option : parsed.options) {
@@ -62,6 +62,35 @@ Result<Ini> readIni(const std::string& path, const std::vector<std::string>& sec
 }
 
 }  // namespace
+
+std::string optionError(const po::error& e) {
+  const auto* named = dynamic_cast<const po::error_with_option_name*>(&e);
+  if (named == nullptr) return e.what();  // a fixed text, with nothing of the input
+  // The option as given; for a line of an INI file that is no option, the line.
+  const auto* fileLine = dynamic_cast<const po::invalid_config_file_syntax*>(&e);
+  std::string name = quote(fileLine != nullptr ? fileLine->tokens() : named->get_option_name());
+  if (dynamic_cast<const po::unknown_option*>(&e)) return "unrecognised option " + name;
+  if (dynamic_cast<const po::ambiguous_option*>(&e)) return "ambiguous option " + name;
+  if (dynamic_cast<const po::multiple_occurrences*>(&e)) {
+    return "option " + name + " cannot be given more than once";
+  }
+  if (dynamic_cast<const po::multiple_values*>(&e)) return "option " + name + " takes one value";
+  if (dynamic_cast<const po::required_option*>(&e)) return "option " + name + " is required";
+  if (const auto* syntax = dynamic_cast<const po::invalid_syntax*>(&e)) {
+    switch (syntax->kind()) {
+      case po::invalid_syntax::missing_parameter:
+        return "option " + name + " needs a value";
+      case po::invalid_syntax::extra_parameter:
+        return "option " + name + " takes no value";
+      case po::invalid_syntax::unrecognized_line:
+        return "invalid line " + name;
+      default:
+        return "option " + name + " is not written the way options are";
+    }
+  }
+  if (dynamic_cast<const po::validation_error*>(&e)) return "invalid value for option " + name;
+  return "option " + name + " is not accepted";
+}
 
 Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
                                    const OptionContext& context,
@@ -114,7 +143,7 @@ Result<ParsedOptions> parseOptions(const std::vector<OptionSpec>& specs,
                   .run(),
               flags);
   } catch (const po::error& e) {
-    return Error{e.what()};
+    return Error{optionError(e)};
   }
 
   ParsedOptions parsed;

@@ -11,6 +11,10 @@
 
 #include "base/result.h"
 
+namespace boost::program_options {
+class error;
+}  // namespace boost::program_options
+
 namespace mvf::base {
 
 using Duration = std::chrono::milliseconds;
@@ -69,6 +73,12 @@ std::string qualifiedName(std::string_view qualifier, std::string_view name);
 // "a, b,,c" → {"a", "b", "c"}: the items between separators, trimmed, empty ones left
 // out. Env vars and INI values carry lists comma-separated.
 std::vector<std::string> splitList(std::string_view text, char separator = ',');
+
+// What Boost.Program_options' error `e` says, with the option or line it names quoted
+// (base::quote). Never e.what() for an error about a named option: Boost 1.74 fills its
+// message by replacing placeholders ("%canonical_option%", "%value%", ...) until none is
+// left, so an option or value that contains one itself makes what() loop forever.
+std::string optionError(const boost::program_options::error& e);
 
 // "shared-count" → "MVF_SHARED_COUNT"
 std::string envName(std::string_view option);

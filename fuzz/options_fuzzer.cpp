@@ -1,7 +1,8 @@
 // Option parsing as a worker and the supervisor do it, from command line, environment and
 // INI file together. The input is three parts split by lines "%%": the program ("x11",
 // "udma", "vfio", "igpu", "usb" or "supervisor") and then its arguments, a line each;
-// environment variables, NAME=VALUE a line each; the INI file's text (given with
+// environment variables, NAME=VALUE a line each (the supervisor's read from its own
+// environment, as it reads them); the INI file's text (given with
 // --config when not empty). A worker's accepted options then make its config and its
 // resource, as at its start.
 #include <stdlib.h>
@@ -12,7 +13,6 @@
 #include <fstream>
 #include <map>
 
-#include "catalog/catalog.h"
 #include "fuzz/fuzz_input.h"
 #include "supervisor/config.h"
 #include "workers/core/worker_config.h"
@@ -88,10 +88,17 @@ void parse(std::string_view text) {
     return it == env.end() ? std::nullopt : std::optional(it->second);
   };
   if (program == "supervisor") {
-    auto parsed = base::parseOptions(
-        supervisor::supervisorOptions(),
-        {.section = "supervisor", .sections = catalog::configSections()}, args, lookup);
-    if (parsed) parsed.value().settings.describe();
+    // As the daemon reads them: from its own environment (the MVF_ variables, the only ones
+    // it reads; set for this input only), into its config and its workers' arguments.
+    std::vector<std::string> set;
+    for (const auto& [name, value] : env) {
+      if (name.rfind("MVF_", 0) == 0 && ::setenv(name.c_str(), value.c_str(), 1) == 0) {
+        set.push_back(name);
+      }
+    }
+    auto read = supervisor::readSupervisorOptions(args, scratch());
+    if (read) read.value().options.settings.describe();
+    for (const auto& name : set) ::unsetenv(name.c_str());
     return;
   }
   const core::ResourceSpec* spec = workerSpec(program);

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "base/grpc_code.h"
+#include "base/options.h"
 #include "base/process.h"
 
 namespace mvf::mvfctl {
@@ -40,7 +41,7 @@ std::optional<int> parse(const std::vector<std::string>& args, po::options_descr
     }
     po::notify(values);
   } catch (const po::error& e) {
-    std::cerr << "mvfctl " << command << ": " << e.what() << "\n";
+    std::cerr << "mvfctl " << command << ": " << base::optionError(e) << "\n";
     return base::kExitUsage;
   }
   return std::nullopt;

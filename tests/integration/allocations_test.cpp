@@ -303,7 +303,7 @@ TEST(AllocationsErrors, HelpAndBadOptions) {
   }
   result = mvfctl({"allocations", "--pods"});
   EXPECT_EQ(result.exitCode, 64);  // EX_USAGE, as every mvfctl command
-  EXPECT_THAT(result.output, HasSubstr("mvfctl allocations: unrecognised option '--pods'"));
+  EXPECT_THAT(result.output, HasSubstr("mvfctl allocations: unrecognised option \"--pods\""));
   result = mvfctl({"allocations", "--timeout", "soon"});
   EXPECT_EQ(result.exitCode, 64);
   EXPECT_THAT(result.output, HasSubstr("invalid --timeout"));
