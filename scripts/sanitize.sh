@@ -43,9 +43,10 @@ else
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$supp/tsan.supp"
   # What shares state across threads and what TSan can judge there: the inventory's
   # snapshots and Allocate against a rescan, the stream schedule, the worker's metrics
-  # and its notify path (posted to the event loop from any thread), the event loop.
+  # and its notify path (posted to the event loop from any thread), the event loop, the
+  # large-call lane of rpc/async_server.h.
   tests='^(InventoryTest|RecheckTest|PreferredAllocationTest|InventoryThreads|StreamScheduleTest'
-  tests+='|WorkerMetricsTest|WorkerMetricsThreads|EventLoop)\.'
+  tests+='|WorkerMetricsTest|WorkerMetricsThreads|EventLoop|LargeCallLaneTest)\.'
   # Not the tests that Allocate and GetPreferredAllocation stay linear on 300 000 IDs: one
   # thread, so nothing for TSan to judge, and its 5-15x slowdown would pass their timeout.
   ctest --test-dir "$build" --output-on-failure -L unit -R "$tests" -E 'IsLinear' \

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "proto/deviceplugin.grpc.pb.h"
@@ -153,6 +154,43 @@ TEST_F(AsyncServerTest, StopsWithLargeCallsQueuedAndEveryCallGetsAnAnswer) {
     // Told at once, not left to its deadline.
     EXPECT_NE(status->get().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   }
+}
+
+// The lane alone, without gRPC: what TSan can judge (scripts/sanitize.sh thread).
+TEST(LargeCallLaneTest, AnswersInOrderWithinTheBudgetAndAllQueuedOnStop) {
+  LargeCallLane lane(100);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::mutex mu;
+  std::vector<int> ran;
+  auto job = [&](int n) {
+    return [&, n] {
+      released.wait();
+      std::lock_guard lock(mu);
+      ran.push_back(n);
+    };
+  };
+  EXPECT_TRUE(lane.post(60, job(1)));  // 60 of 100: running, held until released
+  EXPECT_TRUE(lane.post(40, job(2)));  // 100 of 100
+  EXPECT_FALSE(lane.post(1, job(3)));  // over the budget: refused, never run
+  EXPECT_EQ(lane.held(), 100u);
+
+  // From other threads while the first job is still running.
+  std::thread other([&] { EXPECT_FALSE(lane.post(1, job(4))); });
+  other.join();
+  release.set_value();
+  lane.stop();  // runs what is queued, then ends
+  EXPECT_EQ(ran, (std::vector<int>{1, 2}));
+  EXPECT_EQ(lane.held(), 0u);
+  EXPECT_FALSE(lane.post(1, job(5)));  // after stop
+}
+
+TEST(LargeCallLaneTest, TakesARequestLargerThanTheBudgetWhenEmpty) {
+  LargeCallLane lane(10);
+  std::promise<void> done;
+  EXPECT_TRUE(lane.post(50, [&] { done.set_value(); }));
+  EXPECT_EQ(done.get_future().wait_for(kHang), std::future_status::ready);
+  lane.stop();
 }
 
 }  // namespace
