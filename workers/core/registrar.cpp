@@ -23,6 +23,7 @@ class Registrar::Attempt final : public rpc::Tag {
     // channels to the same address; a private pool makes this channel really fresh.
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // as the server: rpc/async_server.h
     channel_ = grpc::CreateCustomChannel("unix://" + owner_.kubeletSocket_,
                                          grpc::InsecureChannelCredentials(), args);
     stub_ = v1beta1::Registration::NewStub(channel_);
