@@ -73,7 +73,12 @@ class LargeCallLane {
     held_ += bytes;
     jobs_.push_back({bytes, std::move(answer)});
     if (!thread_.joinable()) {
-      thread_ = std::thread([this] { run(); });
+      thread_ = std::thread([this] {
+        // Lowest priority (nice 19; Linux keeps a nice value per thread, setpriority(2)):
+        // on a busy node the completion thread, which answers the kubelet, goes first.
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+        run();
+      });
       ::pthread_setname_np(thread_.native_handle(), "mvf-grpc-large");
     }
     ready_.notify_one();
