@@ -3,6 +3,7 @@
 #include "rpc/async_server.h"
 
 #include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -154,6 +155,32 @@ TEST_F(AsyncServerTest, StopsWithLargeCallsQueuedAndEveryCallGetsAnAnswer) {
     // Told at once, not left to its deadline.
     EXPECT_NE(status->get().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   }
+}
+
+TEST_F(AsyncServerTest, ARequestThatIsNoProtobufMessageIsInvalidArgument) {
+  auto channel = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kHang);
+  // Field 1 (container_requests), length-delimited, longer than what follows.
+  const std::string bytes = "\x0a\xff\xff\x03\x01";
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
+  auto reader = stub.PrepareUnaryCall(&context, "/v1beta1.DevicePlugin/Allocate", request, &queue);
+  reader->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  reader->Finish(&response, &status, this);
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(queue.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "the request is not a valid v1beta1.AllocateRequest message");
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  EXPECT_TRUE(call(small()).get().ok());  // and the server goes on
 }
 
 // The lane alone, without gRPC: what TSan can judge (scripts/sanitize.sh thread).
