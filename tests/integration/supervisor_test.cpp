@@ -277,9 +277,12 @@ TEST_F(SupervisorTest, SigtermLeavesNoProcessAndNoSocketAndExitsZero) {
 TEST_F(SupervisorTest, AsPid1ItReapsOrphanedGrandchildren) {
   replaceWithFixture("udma", "orphan");
   ASSERT_OK(kubelet_.start());
-  // unshare makes the supervisor PID 1 of a new PID namespace.
+  // unshare makes the supervisor PID 1 of a new PID namespace, with its own /proc as a
+  // container has: without it, /proc/<pid> inside names another process or none, which
+  // LeakSanitizer (scripts/sanitize.sh) reads at every exit.
   auto args = supervisorArgs();
-  args.insert(args.begin(), {"--pid", "--fork", "--kill-child=SIGKILL", MVF_SUPERVISOR});
+  args.insert(args.begin(),
+              {"--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL", MVF_SUPERVISOR});
   supervisor_ = std::make_unique<WorkerProcess>("/usr/bin/unshare", args,
                                                 node_.dir() + "/supervisor.log", false);
   auto pid1 = awaitStatus([](const v1::SupervisorStatus& s) { return s.pid() != 0; });
