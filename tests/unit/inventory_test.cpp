@@ -4,10 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
 #include "base/format.h"
+#include "tests/support/log_capture.h"
+#include "workers/core/plugin_service.h"
 
 namespace mvf::core {
 namespace {
@@ -407,6 +410,27 @@ TEST_F(RequestLimitTest, AllocateOfMoreContainerRequestsThanTheLimitIsRefused) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("65 container requests"));
   EXPECT_EQ(resource_.rechecks.count("u"), 0u);
+}
+
+// The service's audit lines: one per container request granted, one for a refused request
+// whatever its size (a line per container request let one 400 kB request write 200 000).
+TEST_F(RequestLimitTest, ARefusedAllocateIsOneLogLineWhateverItsSize) {
+  StreamHub hub(nullptr);
+  PluginService service(shared_, hub);
+  testing::LogCapture log("allocate");
+  v1beta1::AllocateRequest huge;
+  for (int i = 0; i < 200000; ++i) huge.add_container_requests();
+  v1beta1::AllocateResponse response;
+  EXPECT_EQ(service.allocate(huge, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  auto lines = [&] {
+    std::string text = log.text();
+    return std::count(text.begin(), text.end(), '\n');
+  };
+  EXPECT_EQ(lines(), 1) << log.text();
+  EXPECT_THAT(log.text(), HasSubstr("Allocate of 200000 container requests refused"));
+
+  ASSERT_TRUE(service.allocate(request({{"udma-0"}, {"udma-1"}}), &response).ok());
+  EXPECT_EQ(lines(), 3) << log.text();
 }
 
 TEST_F(RequestLimitTest, AnIdLongerThanAnyAdvertisedIsRefusedByItsLengthAlone) {

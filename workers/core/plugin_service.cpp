@@ -306,20 +306,23 @@ grpc::Status PluginService::allocate(const v1beta1::AllocateRequest& request,
   auto began = std::chrono::steady_clock::now();
   grpc::Status status = inventory_.allocate(request, response);
   auto log = base::logger("allocate");
-  for (int i = 0; i < request.container_requests_size(); ++i) {
-    const auto& ids = request.container_requests(i).devices_ids();
-    if (status.ok()) {
-      log->info("container {} ids={} -> {}", i, describeIds(ids),
-                describe(response->container_responses(i)));
-    } else {
-      log->warn("container {} ids={} refused", i, describeIds(ids));
-    }
-  }
+  // A line per container request granted (at most RequestLimits::containerRequests); a
+  // refused request, of whatever size, gets one line: its first container's IDs and why.
   if (!status.ok()) {
-    log->warn("Allocate failed: {}", status.error_message());
+    log->warn(
+        "Allocate of {} container requests refused{}: {}", request.container_requests_size(),
+        request.container_requests_size() == 0
+            ? ""
+            : " (container 0 ids=" + describeIds(request.container_requests(0).devices_ids()) + ")",
+        status.error_message());
     response->Clear();
   } else if (request.container_requests_size() == 0) {
     log->info("empty Allocate request; empty response");
+  }
+  for (int i = 0; status.ok() && i < request.container_requests_size(); ++i) {
+    log->info("container {} ids={} -> {}", i,
+              describeIds(request.container_requests(i).devices_ids()),
+              describe(response->container_responses(i)));
   }
   if (metrics_ != nullptr) {
     metrics_->allocated(status.error_code(), std::chrono::steady_clock::now() - began);

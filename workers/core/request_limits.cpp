@@ -23,9 +23,9 @@ grpc::Status countIds(const google::protobuf::RepeatedPtrField<std::string>& ids
   total += static_cast<size_t>(ids.size());
   if (total > limits.ids) {
     return refuse(
-        fmt::format("{} name more than {} device IDs (container requests up to {}); "
+        fmt::format("the {} of container requests 0..{} name more than {} device IDs; "
                     "no worker advertises that many",
-                    what, limits.ids, container));
+                    what, container, limits.ids));
   }
   for (const auto& id : ids) {
     if (id.size() > limits.idLength) {
