@@ -40,6 +40,22 @@ TEST_F(UsbWorkerTest, ASelectorMatchingNothingIsLoggedOnceAndAgainWhenItFirstMat
   EXPECT_EQ(occurrences("--usb-match 0627:0001 matches usb-1-1"), 1) << worker_->log();
 }
 
+// Nothing usable before and after, but for another reason: that is said, though the
+// advertised list does not change.
+TEST_F(UsbWorkerTest, ANewReasonForNothingUsableIsLoggedThoughTheListStaysTheSame) {
+  ASSERT_OK(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2, .vendor = "zzzz"}));
+  start(MVF_WORKER_USB);
+  ASSERT_TRUE(counts("intel.com/usb", 1000, 0));
+  ASSERT_TRUE(worker_->awaitLog("1 ignored as unreadable or not valid", kTimeout))
+      << worker_->log();
+  ASSERT_OK(node_.notADirectory("/sys/bus/usb/devices"));
+  worker_->signal(SIGHUP);
+  EXPECT_TRUE(worker_->awaitLog(
+      "still no device usable (SIGHUP): cannot read /sys/bus/usb/devices: Not a directory",
+      kTimeout))
+      << worker_->log();
+}
+
 TEST_F(UsbWorkerTest, SharedModeGrantsEveryMatchedDevice) {
   ASSERT_OK(addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
   ASSERT_OK(addUsbDevice(node_, {.portPath = "1-2", .devnum = 3, .deviceClass = "09"}));

@@ -140,6 +140,20 @@ TEST_F(UsbDevicesTest, AnUnreadableAttributeIsNamedWithWhy) {
                                     "not a regular file"));
 }
 
+TEST_F(UsbDevicesTest, JunkAttributesAreNamedAndNothingUsableSaysDevicesWereIgnored) {
+  ASSERT_OK(testing::addUsbDevice(node_, {.portPath = "1-1", .devnum = 2}));
+  ASSERT_OK(node_.file("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-1/busnum", "\xff\x1b[31m\n"));
+  ASSERT_OK(node_.file("/sys/devices/pci0000:00/0000:00:06.0/usb1/1-1/idVendor", "zzzz\n"));
+  testing::LogCapture log("usb");
+  core::Scan found = scan();
+  EXPECT_TRUE(found.units.empty());
+  EXPECT_THAT(log.text(),
+              HasSubstr("ignoring /sys/bus/usb/devices/1-1: busnum, idVendor not valid"));
+  // Not "no USB device other than hubs": there was one, and it was ignored.
+  EXPECT_EQ(found.missing,
+            "no usable USB device in /sys/bus/usb/devices: 1 ignored as unreadable or not valid");
+}
+
 TEST_F(UsbDevicesTest, ThousandsOfDevicesAreAllFound) {
   // 8 buses of 125 devices: more than a real machine has, to show nothing is capped.
   for (int bus = 1; bus <= 8; ++bus) {

@@ -209,15 +209,24 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     std::sort(usable.begin(), usable.end());
     ListChange change = inventory_.update(std::move(scan));
     auto counts = inventory_.counts();
+    std::string whyNothing = counts.healthy == 0 ? inventory_.whyNothingUsable() : "";
     // What a shared slot grants may change while the list stays the same.
     if (usable != usable_ && scanned_ && change.empty()) {
       usable_ = std::move(usable);
       sendDevices();
     }
-    if (change.empty() && scanned_) return;
+    if (change.empty() && scanned_) {
+      // The same list, still nothing usable, for another reason: the directory that could
+      // not be read now, or devices found now but unusable.
+      if (whyNothing != whyNothing_) {
+        log_->info("still no device usable ({}): {}", why, whyNothing);
+        whyNothing_ = std::move(whyNothing);
+      }
+      return;
+    }
     usable_ = std::move(usable);
-    std::string why_nothing =
-        counts.healthy == 0 ? " (" + inventory_.whyNothingUsable() + ")" : std::string();
+    std::string why_nothing = whyNothing.empty() ? std::string() : " (" + whyNothing + ")";
+    whyNothing_ = std::move(whyNothing);
     if (!scanned_) {
       log_->info("first scan: {} devices, {} healthy{}", counts.total, counts.healthy, why_nothing);
     } else {
@@ -367,7 +376,8 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   bool registeredOnce_ = false;      // a kubelet.sock created after this is a kubelet restart
   std::vector<std::string> usable_;  // IDs of the units usable at the last scan, sorted
   bool polling_ = false;
-  Problems problems_;  // of the last scan, to log what changed
+  Problems problems_;       // of the last scan, to log what changed
+  std::string whyNothing_;  // why no device was usable, as last logged; "" while one is
   base::EventLoop::TimerId recheckTimer_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 
+#include "base/format.h"
 #include "base/logging.h"
 #include "base/options.h"
 #include "base/quote.h"
@@ -78,6 +79,7 @@ core::Scan UsbDevices::scan() {
                              [](const UsbMatch& match) { return match.serial.has_value(); });
   std::vector<std::vector<std::string>> selected(matches_.size());  // per selector: unit IDs
   std::map<std::string, std::string> busProblems;  // bus dir → why it cannot be read
+  size_t ignored = 0;  // devices skipped as unreadable or not valid, each with a warning
   auto listed = host_.entries(kDevices);
   std::vector<std::string> names = listed ? std::move(listed).value() : std::vector<std::string>{};
   for (const auto& name : names) {
@@ -86,6 +88,7 @@ core::Scan UsbDevices::scan() {
     auto opened = host_.dir(std::string(kDevices) + "/" + name);
     if (!opened) {
       warnings_.warn("ignoring " + path + ": " + std::strerror(opened.error().code));
+      ++ignored;
       continue;
     }
     const core::HostDir& device = opened.value();
@@ -103,12 +106,18 @@ core::Scan UsbDevices::scan() {
     auto deviceClass = core::parseNumber(attribute("bDeviceClass"), 16);
     if (!unreadable.empty()) {
       warnings_.warn("ignoring " + path + ": " + unreadable);
+      ++ignored;
       continue;
     }
-    if (!bus || !devnum || *bus < 1 || *bus > 999 || *devnum < 1 || *devnum > 999 ||
-        !isHexId(vendor) || !isHexId(product) || !deviceClass) {
-      warnings_.warn("ignoring " + path +
-                     ": busnum, devnum, idVendor, idProduct or bDeviceClass is not valid");
+    std::vector<std::string> invalid;  // the attributes that are not what the kernel writes
+    if (!bus || *bus < 1 || *bus > 999) invalid.push_back("busnum");
+    if (!devnum || *devnum < 1 || *devnum > 999) invalid.push_back("devnum");
+    if (!isHexId(vendor)) invalid.push_back("idVendor");
+    if (!isHexId(product)) invalid.push_back("idProduct");
+    if (!deviceClass) invalid.push_back("bDeviceClass");
+    if (!invalid.empty()) {
+      warnings_.warn(fmt::format("ignoring {}: {} not valid", path, fmt::join(invalid, ", ")));
+      ++ignored;
       continue;
     }
     if (*deviceClass == kHubClass && !hubs_) continue;
@@ -152,6 +161,10 @@ core::Scan UsbDevices::scan() {
   }
   if (!listed) {
     scan.missing = listed.error().message;  // not the same as finding nothing
+  } else if (scan.units.empty() && ignored > 0) {
+    scan.missing = fmt::format(
+        "no usable USB device in /sys/bus/usb/devices: {} ignored as unreadable or not valid",
+        ignored);
   } else if (scan.units.empty()) {
     scan.missing = matches_.empty() ? "no USB device other than hubs in /sys/bus/usb/devices"
                                     : "no USB device matches --usb-match";
