@@ -68,6 +68,16 @@ int runDevices(const std::vector<std::string>& args) {
     std::cerr << "mvfctl: " << failure("ListAndWatch", *where, status) << "\n";
     return base::kExitFailure;
   }
+  if (watch) {
+    // The worker ends every stream, with OK, before it registers again with a restarted
+    // kubelet (docs/architecture.md, "What the kubelet does").
+    if (!status.ok()) {
+      std::cerr << "mvfctl: " << failure("ListAndWatch", *where, status) << "\n";
+      return base::kExitFailure;
+    }
+    std::cerr << "mvfctl: the worker ended the stream (it does before registering again); "
+                 "run again to go on watching\n";
+  }
   return base::kExitOk;
 }
 

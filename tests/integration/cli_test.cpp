@@ -181,6 +181,19 @@ TEST_F(MvfctlTest, DevicesListsWhatTheWorkerAdvertises) {
   EXPECT_THAT(result.output, HasSubstr("udma-999  Healthy"));
 }
 
+TEST_F(MvfctlTest, WatchSaysSoWhenTheWorkerEndsTheStream) {
+  WorkerProcess watch(MVFCTL, {"devices", "--watch", "--socket", node_.kubeletDir() + "/udma.sock"},
+                      node_.dir() + "/watch.log", false);
+  ASSERT_TRUE(watch.awaitLog("1000 devices, 1000 healthy", 10s)) << watch.log();
+  // The worker ends every stream before it registers with the restarted kubelet.
+  ASSERT_OK(kubelet_.restart());
+  auto exit = watch.wait(10s);
+  ASSERT_TRUE(exit.has_value()) << watch.log();
+  ASSERT_TRUE(WIFEXITED(*exit));
+  EXPECT_EQ(WEXITSTATUS(*exit), 0);
+  EXPECT_THAT(watch.log(), HasSubstr("the worker ended the stream"));
+}
+
 TEST_F(MvfctlTest, AllocatePrintsOneResponsePerContainerRequest) {
   auto result =
       mvfctl({"allocate", "udma", "udma-0", "udma-1,udma-2", "--kubelet-dir", node_.kubeletDir()});
