@@ -7,7 +7,7 @@ namespace mvf::base {
 void releaseFreeMemory() { ::malloc_trim(0); }
 
 void tuneHeap() {
-  ::mallopt(M_ARENA_MAX, 2);
+  ::mallopt(M_ARENA_MAX, 1);
   constexpr int kThreshold = 128 * 1024;  // glibc's DEFAULT_MMAP_THRESHOLD_MIN
   ::mallopt(M_MMAP_THRESHOLD, kThreshold);
   ::mallopt(M_TRIM_THRESHOLD, kThreshold);

@@ -8,6 +8,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "tests/support/worker_process.h"
+
 namespace mvf::bench {
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
@@ -33,21 +35,7 @@ void report(const std::string& what, Stats stats, const std::string& target) {
 }
 
 // Proportional set size of a process, from smaps_rollup.
-long rollupKb(pid_t pid, const std::string& field) {
-  std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
-  std::string key;
-  long value = 0;
-  while (rollup >> key) {
-    if (key == field + ":") {
-      rollup >> value;
-      return value;
-    }
-    rollup.ignore(1 << 10, '\n');
-  }
-  return -1;
-}
-
-long pssKb(pid_t pid) { return rollupKb(pid, "Pss"); }
+long pssKb(pid_t pid) { return testing::rollupKb(pid, "Pss"); }
 
 std::map<pid_t, ThreadUsage> threadUsage(pid_t pid) {
   std::map<pid_t, ThreadUsage> out;

@@ -38,9 +38,6 @@ struct Stats {
 // One line: what, p50, p99, max and n, and the target.
 void report(const std::string& what, Stats stats, const std::string& target);
 
-// A field of a process's smaps_rollup ("Pss", "Pss_Anon": its heap, stacks and
-// relocated library data), in kB; -1 if the process or the field is not there.
-long rollupKb(pid_t pid, const std::string& field);
 // Proportional set size of a process, from smaps_rollup, in kB.
 long pssKb(pid_t pid);
 // utime + stime of a process, in clock ticks.

@@ -92,7 +92,7 @@ int requestFigures(int rounds) {
   normal.add_container_requests()->add_devices_ids("usb-1-1");
   for (int i = 0; i < 100; ++i) timedAllocate(*stub, normal);  // warm up the connection
   long pssBefore = pssKb(worker.pid());
-  long anonBefore = rollupKb(worker.pid(), "Pss_Anon");
+  long anonBefore = testing::rollupKb(worker.pid(), "Pss_Anon");
 
   auto preferred = largePreferred();
   auto allocate = largeAllocate();
@@ -142,7 +142,7 @@ int requestFigures(int rounds) {
   std::printf("%-46s %ld kB before the bursts, %ld kB after\n", "worker PSS", pssBefore,
               pssKb(worker.pid()));
   std::printf("%-46s %ld kB before the bursts, %ld kB after (target: within 1024 kB)\n",
-              "worker PSS, anonymous", anonBefore, rollupKb(worker.pid(), "Pss_Anon"));
+              "worker PSS, anonymous", anonBefore, testing::rollupKb(worker.pid(), "Pss_Anon"));
   return 0;
 }
 

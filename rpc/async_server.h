@@ -283,22 +283,29 @@ class UnaryCall final : public Tag {
 
   // Parses the request, runs the handler and sends its answer.
   void answer() {
-    Request request;
-    // Deserialize takes the bytes: they are freed here, not when the call ends.
-    if (!grpc::SerializationTraits<Request>::Deserialize(&request_, &request).ok()) {
-      return finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 fmt::format("the request is not a valid {} message",
-                                             Request::descriptor()->full_name())));
-    }
-    Response response;
-    grpc::Status status = (*handler_)(context_, request, &response);
-    if (!status.ok()) return finish(status);
     grpc::ByteBuffer bytes;
-    bool ownBuffer = false;
-    status = grpc::SerializationTraits<Response>::Serialize(response, &bytes, &ownBuffer);
+    grpc::Status status = respond(bytes);
+    // The request and response are freed by now: once the answer is sent, the completion
+    // thread deletes this call and, after a large one, trims the heap.
     if (!status.ok()) return finish(status);
     answered_ = true;
     writer_.Finish(bytes, grpc::Status::OK, this);
+  }
+
+  // The handler's status and, when OK, its response serialized into `bytes`.
+  grpc::Status respond(grpc::ByteBuffer& bytes) {
+    Request request;
+    // Deserialize takes the bytes: they are freed here, not when the call ends.
+    if (!grpc::SerializationTraits<Request>::Deserialize(&request_, &request).ok()) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          fmt::format("the request is not a valid {} message", Request::descriptor()->full_name()));
+    }
+    Response response;
+    grpc::Status status = (*handler_)(context_, request, &response);
+    if (!status.ok()) return status;
+    bool ownBuffer = false;
+    return grpc::SerializationTraits<Response>::Serialize(response, &bytes, &ownBuffer);
   }
 
   // Ends the call with an error. From here on nothing of this object may be touched by

@@ -246,6 +246,35 @@ TEST_F(UdmaWorkerTest, RegistersAgainWhenTheKubeletEndsItsStreamWhileAnotherClie
   watcher->Finish();
 }
 
+// One request far past the limits (200000 empty container requests, 400 kB, parsed into
+// 10 MB of small objects on the large-call lane) is refused, and its memory goes back.
+// With a second malloc arena, which malloc_trim cannot shrink, the worker kept 11 MB.
+TEST_F(UdmaWorkerTest, GivesBackTheMemoryOfAHugeRefusedRequest) {
+  auto worker = startRegistered();
+  ASSERT_FALSE(HasFailure());
+  long before = rollupKb(worker->pid(), "Pss_Anon");
+  ASSERT_GT(before, 0);
+  auto stub = v1beta1::DevicePlugin::NewStub(
+      grpc::CreateChannel("unix://" + socketPath(), grpc::InsecureChannelCredentials()));
+  v1beta1::AllocateRequest huge;
+  for (int i = 0; i < 200000; ++i) huge.add_container_requests();
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + 3s);
+  v1beta1::AllocateResponse response;
+  EXPECT_EQ(stub->Allocate(&context, huge, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // The memory is handed back once the call is over on the worker's side, just after
+  // the answer reached us: within 0.1 s in most runs, after about 10 s in some (the
+  // cause is not known; README, "Idle and memory").
+  constexpr long kSlackKb = 4 * 1024;
+  auto deadline = std::chrono::steady_clock::now() + 3 * kTimeout;
+  while (rollupKb(worker->pid(), "Pss_Anon") > before + kSlackKb &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_LE(rollupKb(worker->pid(), "Pss_Anon"), before + kSlackKb);
+}
+
 TEST_F(UdmaWorkerTest, WaitsForAnAbsentKubeletAndRegistersWhenItComes) {
   ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   std::filesystem::create_directories(node_.kubeletDir());

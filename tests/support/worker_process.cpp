@@ -185,4 +185,18 @@ std::vector<std::string> nodeArgs(const FakeNode& node) {
           "debug"};
 }
 
+long rollupKb(pid_t pid, const std::string& field) {
+  std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  std::string key;
+  long value = 0;
+  while (rollup >> key) {
+    if (key == field + ":") {
+      rollup >> value;
+      return value;
+    }
+    rollup.ignore(1 << 10, '\n');
+  }
+  return -1;
+}
+
 }  // namespace mvf::testing

@@ -69,6 +69,10 @@ struct CommandResult {
 };
 CommandResult runCommand(const std::vector<std::string>& argv);
 
+// A field of a process's /proc/<pid>/smaps_rollup ("Pss"; "Pss_Anon": its heap, stacks
+// and relocated library data), in kB; -1 if the process or the field is not there.
+long rollupKb(pid_t pid, const std::string& field);
+
 // The common flags that point a worker at a fake node, with fast timers.
 std::vector<std::string> nodeArgs(const FakeNode& node);
 
