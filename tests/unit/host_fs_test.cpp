@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <thread>
 
 #include "tests/support/fake_node.h"
 #include "tests/support/status.h"
@@ -103,6 +106,38 @@ TEST(HostFs, AParentDirThatIsASymlinkIsFollowedInsideTheRoot) {
   ASSERT_OK(node.symlink("/dev", "/real/dev"));
   HostFs host(node.root());
   EXPECT_EQ(host.lstat("/dev/udmabuf"), FileType::kRegular);
+}
+
+// openat2's RESOLVE_IN_ROOT fails with EAGAIN when a rename or mount anywhere on the host
+// races with a lookup through "..", as a symlink of sysfs does (openat2(2)); a busy node
+// (image pulls, container starts) does that often. A path is then read all the same.
+TEST(HostFs, ALookupRacingARenameElsewhereStillSucceeds) {
+  FakeNode node;
+  ASSERT_OK(node.mkdirs("/sys/devices/pci0000:00/0000:00:07.0"));
+  ASSERT_OK(node.symlink("/sys/kernel/iommu_groups/7/devices/0000:00:07.0",
+                         "../../../../devices/pci0000:00/0000:00:07.0"));
+  ASSERT_OK(node.file("/tmp/a"));
+  HostFs host(node.root());
+  std::atomic<bool> stop = false;
+  std::thread renamer([&] {
+    std::string a = node.host("/tmp/a"), b = node.host("/tmp/b");
+    while (!stop) {
+      ::rename(a.c_str(), b.c_str());
+      ::rename(b.c_str(), a.c_str());
+    }
+  });
+  int failures = 0;
+  std::string lastError;
+  for (int i = 0; i < 20000; ++i) {
+    auto opened = host.dir("/sys/kernel/iommu_groups/7/devices/0000:00:07.0");
+    if (!opened) {
+      ++failures;
+      lastError = opened.error().message;
+    }
+  }
+  stop = true;
+  renamer.join();
+  EXPECT_EQ(failures, 0) << lastError;
 }
 
 }  // namespace

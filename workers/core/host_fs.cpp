@@ -114,9 +114,18 @@ base::UniqueFd HostFs::open(std::string_view hostPath, int flags) const {
     open_how how{};
     how.flags = static_cast<__u64>(static_cast<unsigned>(flags | O_CLOEXEC));
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    long fd = ::syscall(SYS_openat2, rootFd_->get(), relative.c_str(), &how, sizeof(how));
-    // ENOSYS: before Linux 5.6; EPERM: a seccomp profile that does not know openat2.
-    if (fd >= 0 || (errno != ENOSYS && errno != EPERM)) return base::UniqueFd(static_cast<int>(fd));
+    // EAGAIN: a rename or mount anywhere on the host raced with a ".." of this lookup (a
+    // sysfs symlink has several), and the kernel could not rule out an escape; openat2(2)
+    // says to try again. With renames in a loop elsewhere, one lookup in ten failed.
+    constexpr int kAttempts = 16;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      long fd = ::syscall(SYS_openat2, rootFd_->get(), relative.c_str(), &how, sizeof(how));
+      if (fd >= 0) return base::UniqueFd(static_cast<int>(fd));
+      if (errno != EAGAIN) break;
+    }
+    // ENOSYS: before Linux 5.6; EPERM: a seccomp profile that does not know openat2;
+    // EAGAIN still: resolve in userspace, as below.
+    if (errno != ENOSYS && errno != EPERM && errno != EAGAIN) return base::UniqueFd();
   }
   auto resolved = resolve(hostPath, /*followLast=*/(flags & O_NOFOLLOW) == 0);
   if (!resolved) {
