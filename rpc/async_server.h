@@ -132,7 +132,9 @@ class LargeCallLane {
 };
 
 // A gRPC server on the async API with its completion queue and the thread that serves it.
-// The services registered must be AsyncServices; calls are asked for through request().
+// Every method of the services registered must be async or raw (the generated
+// WithAsyncMethod_/WithRawMethod_ mixins; a sync one would make gRPC start its own thread
+// pool); calls are asked for through request().
 class AsyncServer {
  public:
   // Builds and starts a server with `services`, listening on `address` ("unix:///path"),
