@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "base/worker_event.h"
 #include "fuzz/fuzz_input.h"
 #include "supervisor/event_pipe.h"
 
@@ -15,7 +16,13 @@ namespace mvf::fuzz {
 namespace {
 
 void readEvents(std::string_view bytes) {
-  supervisor::parseWorkerEvent(bytes);
+  // An event that parses is written by eventLine() as a line that parses back to it.
+  if (auto event = base::parseEventLine(bytes)) {
+    std::string line = base::eventLine(*event);
+    auto again = base::parseEventLine(std::string_view(line).substr(0, line.size() - 1));
+    check(again.has_value(), "eventLine() writes a line that parses: " + line);
+    check(base::eventLine(*again) == line, "eventLine() round-trips: " + line);
+  }
   if (bytes.empty()) return;
   size_t split = std::min<size_t>(static_cast<unsigned char>(bytes[0]), bytes.size());
   int fds[2];

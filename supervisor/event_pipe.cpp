@@ -1,12 +1,12 @@
 #include "supervisor/event_pipe.h"
 
-#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "base/logging.h"
 #include "base/quote.h"
+#include "base/worker_event.h"
 
 namespace mvf::supervisor {
 namespace {
@@ -16,16 +16,6 @@ namespace {
 constexpr size_t kMaxPending = 64 * 1024;
 
 }  // namespace
-
-std::optional<v1::WorkerEvent> parseWorkerEvent(std::string_view line) {
-  v1::WorkerEvent event;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;  // a newer worker may say more
-  if (!google::protobuf::util::JsonStringToMessage(line, &event, options).ok()) {
-    return std::nullopt;
-  }
-  return event;
-}
 
 EventPipe::EventPipe(base::UniqueFd readEnd, std::string worker)
     : fd_(std::move(readEnd)), worker_(std::move(worker)) {}
@@ -46,14 +36,7 @@ std::vector<v1::WorkerEvent> EventPipe::read() {
   for (size_t newline; (newline = buffer_.find('\n', start)) != std::string::npos;
        start = newline + 1) {
     std::string_view line(buffer_.data() + start, newline - start);
-    if (line == lastLine_) {
-      events.push_back(lastEvent_);
-    } else if (auto event = parseWorkerEvent(line)) {
-      // Protobuf's JSON parser is slow with cold caches (about 0.2 ms a line): a line the
-      // same as the last one, a heartbeat every 5 s while nothing happens, is the same
-      // event.
-      lastLine_ = line;
-      lastEvent_ = *event;
+    if (auto event = base::parseEventLine(line)) {
       events.push_back(std::move(*event));
     } else {
       base::logger("supervisor")

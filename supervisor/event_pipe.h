@@ -1,8 +1,6 @@
 #pragma once
 
-#include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "base/unique_fd.h"
@@ -10,14 +8,11 @@
 
 namespace mvf::supervisor {
 
-// One worker event line (proto/supervisor.proto, WorkerEvent, printed as JSON on one
-// line) as an event; nullopt for anything else.
-std::optional<v1::WorkerEvent> parseWorkerEvent(std::string_view line);
-
 // The supervisor's end of a worker's --notify-fd pipe. read() takes what the pipe holds
-// without blocking and returns the complete events in it, in order; a partial line waits
-// for its rest. A line that is no event is logged and skipped, and more than 64 KiB with
-// no newline is dropped, so a worker gone wrong can neither stall nor bloat the supervisor.
+// without blocking and returns the complete events in it (base::parseEventLine), in order; a
+// partial line waits for its rest. A line that is no event is logged and skipped, and more than 64
+// KiB with no newline is dropped, so a worker gone wrong can neither stall nor bloat the
+// supervisor.
 class EventPipe {
  public:
   EventPipe(base::UniqueFd readEnd, std::string worker);
@@ -32,8 +27,6 @@ class EventPipe {
   std::string worker_;  // for log lines
   std::string buffer_;
   bool closed_ = false;
-  std::string lastLine_;  // the last line parsed, and its event
-  v1::WorkerEvent lastEvent_;
 };
 
 }  // namespace mvf::supervisor

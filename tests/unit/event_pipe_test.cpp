@@ -29,7 +29,7 @@ class EventPipeTest : public ::testing::Test {
   base::UniqueFd writeEnd_;
 };
 
-TEST_F(EventPipeTest, RepeatedLinesAreTheSameEventsAndOthersAreParsedAnew) {
+TEST_F(EventPipeTest, EveryLineIsItsOwnEventAndJunkIsSkipped) {
   const std::string heartbeat = R"({"event":"heartbeat","worker":"udma"})";
   write(heartbeat + "\n" + heartbeat + "\n" +
         R"({"event":"devices","worker":"udma","total":1000,"healthy":999})" + "\n" + heartbeat +

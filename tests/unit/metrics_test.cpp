@@ -17,6 +17,7 @@
 #include "base/event_loop.h"
 #include "base/grpc_code.h"
 #include "base/json.h"
+#include "base/worker_event.h"
 #include "catalog/catalog.h"
 #include "supervisor/worker_slot.h"
 #include "tests/support/fake_launcher.h"
@@ -29,9 +30,10 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// The notify line of `event` parses back, with protobuf's own JSON parser, to `event`.
+// The notify line of `event` parses back to `event`, with protobuf's own JSON parser
+// and with the supervisor's.
 void expectParsesBackTo(const v1::WorkerEvent& event) {
-  std::string line = core::eventLine(event);
+  std::string line = base::eventLine(event);
   ASSERT_FALSE(line.empty());
   EXPECT_EQ(line.back(), '\n');
   v1::WorkerEvent parsed;
@@ -39,6 +41,10 @@ void expectParsesBackTo(const v1::WorkerEvent& event) {
   ASSERT_TRUE(status.ok()) << status.ToString() << ": " << line;
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, event))
       << line << "\nparsed: " << parsed.DebugString() << "\nwanted: " << event.DebugString();
+  auto ours = base::parseEventLine(std::string_view(line).substr(0, line.size() - 1));
+  ASSERT_TRUE(ours.has_value()) << line;
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*ours, event))
+      << line << "\nparsed: " << ours->DebugString() << "\nwanted: " << event.DebugString();
 }
 
 using core::WorkerMetrics;
@@ -125,7 +131,7 @@ TEST(WorkerMetricsTest, TheLargestEventFitsOneAtomicPipeWrite) {
     histogram->set_count(kMax);
     histogram->set_sum(std::numeric_limits<double>::max());
   }
-  EXPECT_LE(core::eventLine(event).size(), static_cast<size_t>(PIPE_BUF));
+  EXPECT_LE(base::eventLine(event).size(), static_cast<size_t>(PIPE_BUF));
   expectParsesBackTo(event);
 
   v1::WorkerEvent devices;
@@ -139,11 +145,11 @@ TEST(WorkerMetricsTest, TheLargestEventFitsOneAtomicPipeWrite) {
     devices.add_usable_units(std::string(core::Notifier::kMaxUnitIdInEvent, '\x01'));
   }
   devices.set_usable_units_total(UINT32_MAX);
-  EXPECT_LE(core::eventLine(devices).size(), static_cast<size_t>(PIPE_BUF));
+  EXPECT_LE(base::eventLine(devices).size(), static_cast<size_t>(PIPE_BUF));
   expectParsesBackTo(devices);
 }
 
-TEST(EventLineTest, EveryKindParsesBackWithProtobufsOwnParser) {
+TEST(EventLineTest, EveryKindParsesBackWithProtobufsOwnParserAndOurs) {
   for (int kind = v1::WorkerEvent::Kind_MIN; kind <= v1::WorkerEvent::Kind_MAX; ++kind) {
     v1::WorkerEvent event;
     event.set_event(static_cast<v1::WorkerEvent::Kind>(kind));
@@ -163,7 +169,7 @@ TEST(EventLineTest, EveryKindParsesBackWithProtobufsOwnParser) {
   core::observe(*metrics.mutable_counts()->mutable_scan_seconds(), 0.0042);
   expectParsesBackTo(metrics);
   // Zeros are printed, as protobuf prints them with always_print_primitive_fields.
-  EXPECT_THAT(core::eventLine(metrics), ::testing::HasSubstr(R"("kubeletRestarts":"0")"));
+  EXPECT_THAT(base::eventLine(metrics), ::testing::HasSubstr(R"("kubeletRestarts":"0")"));
 }
 
 TEST(EventLineTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
@@ -171,7 +177,7 @@ TEST(EventLineTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
   devices.set_event(v1::WorkerEvent::devices);
   devices.set_worker("usb");
   devices.add_usable_units("usb-\xff\xfe");
-  std::string line = core::eventLine(devices);
+  std::string line = base::eventLine(devices);
   v1::WorkerEvent parsed;
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok()) << line;
   EXPECT_EQ(parsed.usable_units(0), "usb-\xEF\xBF\xBD\xEF\xBF\xBD");

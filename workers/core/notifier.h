@@ -11,19 +11,9 @@ namespace mvf::core {
 
 using Kind = mvf::supervisor::v1::WorkerEvent::Kind;
 
-// One event as its notify line: the JSON protobuf's mapping prints (lowerCamelCase names,
-// the kind by name, 64-bit integers as strings, optional fields only when set, repeated
-// ones always), newline included, written without protobuf's reflection. Reflection
-// would cost each worker about 120 kB of descriptors and, with its caches cold between
-// events, most of an idle worker's CPU. tests/unit/metrics_test.cpp parses every kind
-// back with protobuf's own parser.
-std::string eventLine(const mvf::supervisor::v1::WorkerEvent& event);
-// The kind's name in proto/supervisor.proto, without reflection.
-const char* kindName(Kind kind);
-
 // Writes worker events (mvf.supervisor.v1.WorkerEvent) to the --notify-fd pipe, one JSON
-// object per line (eventLine). Writes never block: a supervisor that stopped reading costs us the
-// event, never a stalled worker. Without a notify fd every call is a no-op.
+// object per line (base::eventLine). Writes never block: a supervisor that stopped reading costs us
+// the event, never a stalled worker. Without a notify fd every call is a no-op.
 class Notifier {
  public:
   Notifier() = default;
