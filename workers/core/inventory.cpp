@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <unordered_set>
 
 #include "base/format.h"
@@ -145,11 +146,11 @@ ListChange Inventory::update(Scan scan) {
   ListChange change = diffLists(*before->list, *list);
   next->scan = std::move(scan);
   next->scanned = true;
-  next->everListed = before->everListed;
-  for (const auto& device : list->devices()) next->everListed.insert(device.id());
   // An unchanged list keeps its old object, so streams can tell by pointer that there is
   // nothing new to send.
   next->list = change.empty() ? before->list : std::move(list);
+  for (const auto& device : next->list->devices()) next->listed.push_back(device.id());
+  std::sort(next->listed.begin(), next->listed.end());
   if (mode_ == Mode::kExclusive) {
     for (const auto& unit : next->scan.units) next->units.emplace(unit.id, &unit);
     for (const auto& device : next->list->devices()) {
@@ -217,7 +218,7 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const 
     const auto& ids = request.container_requests(i).devices_ids();
     std::string where = " (container request " + std::to_string(i) + ")";
     for (const auto& id : ids) {
-      if (!current.everListed.contains(id)) {
+      if (!std::binary_search(current.listed.begin(), current.listed.end(), id)) {
         return {grpc::StatusCode::INVALID_ARGUMENT, "unknown device ID " + base::quote(id) + where +
                                                         ": " + name_ + " never advertised it"};
       }
