@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <type_traits>
 
@@ -61,8 +62,11 @@ Json metricsJson(const WorkerMetrics& metrics) {
   out["registrations"] = std::to_string(metrics.registrations());
   out["kubeletRestarts"] = std::to_string(metrics.kubelet_restarts());
   out["listAndWatchMessages"] = std::to_string(metrics.list_and_watch_messages());
+  // By code, so that equal events are equal lines (a protobuf map has no order).
+  std::map<std::string, uint64_t> sorted(metrics.allocate_calls().begin(),
+                                         metrics.allocate_calls().end());
   Json calls = Json::object();
-  for (const auto& [code, count] : metrics.allocate_calls()) calls[code] = std::to_string(count);
+  for (const auto& [code, count] : sorted) calls[code] = std::to_string(count);
   out["allocateCalls"] = std::move(calls);
   if (metrics.has_allocate_seconds())
     out["allocateSeconds"] = histogramJson(metrics.allocate_seconds());
@@ -122,8 +126,8 @@ bool readUnsigned(const Json& json, Unsigned* out) {
   }
   if (json.is_number_float()) {  // 1e3 or 5.0: integral, in range
     auto value = json.get<double>();
-    // 2^64 as a double; kMax itself rounds up to it.
-    double limit = std::is_same_v<Unsigned, uint64_t> ? 18446744073709551616.0 : kMax + 1.0;
+    // kMax + 1, exactly (kMax itself is no double when it has 64 bits).
+    double limit = std::ldexp(1.0, std::numeric_limits<Unsigned>::digits);
     if (!(value >= 0 && value < limit) || std::trunc(value) != value) return false;
     *out = static_cast<Unsigned>(value);
     return true;
@@ -202,17 +206,18 @@ bool readMetrics(const Json& json, WorkerMetrics* out) {
   };
   return readObject(json, [&](const std::string& name, const Json& value) {
     for (const auto& [counter, setter] : kCounters) {
-      if (name == counter) {
-        return set<uint64_t>(value, readUnsigned<uint64_t>, [&](uint64_t v) { (out->*setter)(v); });
-      }
+      if (name != counter) continue;
+      uint64_t count = 0;
+      if (!readUnsigned(value, &count)) return false;
+      (out->*setter)(count);
+      return true;
     }
     if (name == "allocateCalls") {
       if (!value.is_object()) return false;
       for (const auto& [code, count] : value.items()) {
-        if (!set<uint64_t>(count, readUnsigned<uint64_t>,
-                           [&](uint64_t v) { (*out->mutable_allocate_calls())[code] = v; })) {
-          return false;
-        }
+        uint64_t calls = 0;
+        if (!readUnsigned(count, &calls)) return false;
+        (*out->mutable_allocate_calls())[code] = calls;
       }
       return true;
     }
@@ -289,11 +294,12 @@ std::optional<WorkerEvent> parseEventLine(std::string_view line) {
       return set<WorkerEvent::Kind>(value, readKind,
                                     [&](WorkerEvent::Kind kind) { event.set_event(kind); });
     }
-    for (const auto& [number, setter] : kNumbers) {
-      if (name == number) {
-        return set<uint32_t>(value, readUnsigned<uint32_t>,
-                             [&](uint32_t v) { (event.*setter)(v); });
-      }
+    for (const auto& [field, setter] : kNumbers) {
+      if (name != field) continue;
+      uint32_t number = 0;
+      if (!readUnsigned(value, &number)) return false;
+      (event.*setter)(number);
+      return true;
     }
     for (const auto& [text, field] : kStrings) {
       if (name == text) return readString(value, (event.*field)());

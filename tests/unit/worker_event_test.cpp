@@ -155,6 +155,22 @@ TEST(WorkerEventTest, NonFiniteDoublesAreWrittenAsTheMappingsStrings) {
   }
 }
 
+// A protobuf map has no order; the line has one, so equal events are equal lines (the
+// fuzz target compares them).
+TEST(WorkerEventTest, MapEntriesAreWrittenByKey) {
+  WorkerEvent event;
+  event.set_event(WorkerEvent::metrics);
+  auto& calls = *event.mutable_counts()->mutable_allocate_calls();
+  for (const char* code : {"UNAVAILABLE", "OK", "NOT_FOUND", "CANCELLED", "INTERNAL"}) {
+    calls[code] = 1;
+  }
+  EXPECT_NE(
+      eventLine(event).find(
+          R"("allocateCalls":{"CANCELLED":"1","INTERNAL":"1","NOT_FOUND":"1","OK":"1","UNAVAILABLE":"1"})"),
+      std::string::npos)
+      << eventLine(event);
+}
+
 TEST(WorkerEventTest, KindNamesAreTheProtosOwn) {
   for (int kind = WorkerEvent::Kind_MIN; kind <= WorkerEvent::Kind_MAX; ++kind) {
     EXPECT_EQ(kindName(static_cast<WorkerEvent::Kind>(kind)),
