@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "base/format.h"
-#include "base/memory.h"
+#include "base/runtime.h"
 
 namespace mvf::rpc {
 

@@ -8,7 +8,7 @@ packages=(
   # toolchain
   cmake g++ make pkg-config
   # libraries (all from Debian 12; nothing vendored or downloaded)
-  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libgrpc++-dev libabsl-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libboost-dev libboost-program-options-dev libboost-filesystem-dev
   libspdlog-dev nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   # tests (the image's runtime stage is assembled with debootstrap and run under runc)

@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "base/logging.h"
-#include "base/memory.h"
+#include "base/runtime.h"
 #include "base/process.h"
 #include "base/version.h"
 #include "catalog/catalog.h"
@@ -66,7 +66,7 @@ int checkConfig(const base::ParsedOptions& options, const supervisor::Supervisor
 int main(int argc, char** argv) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
-  base::tuneHeap();
+  base::tuneRuntime();
   base::raiseFileLimit();
   std::vector<std::string> args(argv + 1, argv + argc);
   std::error_code ec;

@@ -10,7 +10,7 @@
 
 #include "base/json.h"
 #include "base/logging.h"
-#include "base/memory.h"
+#include "base/runtime.h"
 #include "base/process.h"
 #include "base/signals.h"
 #include "base/version.h"
@@ -72,7 +72,7 @@ int runWorker(int argc, char** argv, const ResourceSpec& spec) {
   // Before anything else can create a file or a thread.
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
-  base::tuneHeap();
+  base::tuneRuntime();
   base::raiseFileLimit();
 
   std::vector<std::string> args(argv + 1, argv + argc);

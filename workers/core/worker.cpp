@@ -16,7 +16,7 @@
 #include "base/file_id.h"
 #include "base/instance_lock.h"
 #include "base/logging.h"
-#include "base/memory.h"
+#include "base/runtime.h"
 #include "base/process.h"
 #include "workers/core/cdi_spec.h"
 #include "workers/core/health_check.h"

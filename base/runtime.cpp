@@ -1,12 +1,14 @@
-#include "base/memory.h"
+#include "base/runtime.h"
 
+#include <absl/synchronization/mutex.h>
 #include <malloc.h>
 
 namespace mvf::base {
 
 void releaseFreeMemory() { ::malloc_trim(0); }
 
-void tuneHeap() {
+void tuneRuntime() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ::mallopt(M_ARENA_MAX, 1);
   constexpr int kThreshold = 128 * 1024;  // glibc's DEFAULT_MMAP_THRESHOLD_MIN
   ::mallopt(M_MMAP_THRESHOLD, kThreshold);
