@@ -6,8 +6,8 @@
 #include <iostream>
 
 #include "base/logging.h"
-#include "base/runtime.h"
 #include "base/process.h"
+#include "base/runtime.h"
 #include "base/version.h"
 #include "catalog/catalog.h"
 #include "supervisor/config.h"

@@ -10,8 +10,8 @@
 
 #include "base/json.h"
 #include "base/logging.h"
-#include "base/runtime.h"
 #include "base/process.h"
+#include "base/runtime.h"
 #include "base/signals.h"
 #include "base/version.h"
 #include "catalog/catalog.h"
