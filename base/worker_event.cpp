@@ -165,32 +165,31 @@ bool readString(const Json& json, std::string* out) {
   return true;
 }
 
-// A field's value read by `read` into a local and handed to the message's setter.
-template <class Value, class Read, class Set>
-bool set(const Json& json, Read read, Set setter) {
-  Value value{};
-  if (!read(json, &value)) return false;
-  setter(std::move(value));
-  return true;
-}
-
+// A failed read leaves a half-filled message; the caller then drops the whole event.
 bool readHistogram(const Json& json, Histogram* out) {
   return readObject(json, [&](const std::string& name, const Json& value) {
     if (name == "upperBounds") {
       return readArray(value, [&](const Json& bound) {
-        return set<double>(bound, readDouble, [&](double v) { out->add_upper_bounds(v); });
+        return readDouble(bound, out->mutable_upper_bounds()->Add());
       });
     }
     if (name == "cumulativeCounts") {
       return readArray(value, [&](const Json& count) {
-        return set<uint64_t>(count, readUnsigned<uint64_t>,
-                             [&](uint64_t v) { out->add_cumulative_counts(v); });
+        return readUnsigned(count, out->mutable_cumulative_counts()->Add());
       });
     }
     if (name == "count") {
-      return set<uint64_t>(value, readUnsigned<uint64_t>, [&](uint64_t v) { out->set_count(v); });
+      uint64_t count = 0;
+      if (!readUnsigned(value, &count)) return false;
+      out->set_count(count);
+      return true;
     }
-    if (name == "sum") return set<double>(value, readDouble, [&](double v) { out->set_sum(v); });
+    if (name == "sum") {
+      double sum = 0;
+      if (!readDouble(value, &sum)) return false;
+      out->set_sum(sum);
+      return true;
+    }
     return true;  // a field this build does not know
   });
 }
@@ -291,8 +290,10 @@ std::optional<WorkerEvent> parseEventLine(std::string_view line) {
   };
   bool valid = readObject(json, [&](const std::string& name, const Json& value) {
     if (name == "event") {
-      return set<WorkerEvent::Kind>(value, readKind,
-                                    [&](WorkerEvent::Kind kind) { event.set_event(kind); });
+      WorkerEvent::Kind kind = WorkerEvent::unspecified;
+      if (!readKind(value, &kind)) return false;
+      event.set_event(kind);
+      return true;
     }
     for (const auto& [field, setter] : kNumbers) {
       if (name != field) continue;
@@ -305,10 +306,8 @@ std::optional<WorkerEvent> parseEventLine(std::string_view line) {
       if (name == text) return readString(value, (event.*field)());
     }
     if (name == "usableUnits") {
-      return readArray(value, [&](const Json& unit) {
-        return set<std::string>(unit, readString,
-                                [&](std::string v) { event.add_usable_units(std::move(v)); });
-      });
+      return readArray(
+          value, [&](const Json& unit) { return readString(unit, event.add_usable_units()); });
     }
     if (name == "counts") return readMetrics(value, event.mutable_counts());
     return true;  // a field this build does not know: a newer worker may say more

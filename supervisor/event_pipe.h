@@ -9,10 +9,10 @@
 namespace mvf::supervisor {
 
 // The supervisor's end of a worker's --notify-fd pipe. read() takes what the pipe holds
-// without blocking and returns the complete events in it (base::parseEventLine), in order; a
-// partial line waits for its rest. A line that is no event is logged and skipped, and more than 64
-// KiB with no newline is dropped, so a worker gone wrong can neither stall nor bloat the
-// supervisor.
+// without blocking and returns the complete events in it (base::parseEventLine), in
+// order; a partial line waits for its rest. A line that is no event is logged and
+// skipped, and more than 64 KiB with no newline is dropped, so a worker gone wrong can
+// neither stall nor bloat the supervisor.
 class EventPipe {
  public:
   EventPipe(base::UniqueFd readEnd, std::string worker);

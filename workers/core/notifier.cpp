@@ -10,6 +10,7 @@
 #include "base/worker_event.h"
 
 namespace mvf::core {
+
 Notifier::Notifier(int fd, std::string worker) : fd_(fd), worker_(std::move(worker)) {
   int flags = ::fcntl(fd, F_GETFL);
   if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {

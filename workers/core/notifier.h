@@ -12,8 +12,9 @@ namespace mvf::core {
 using Kind = mvf::supervisor::v1::WorkerEvent::Kind;
 
 // Writes worker events (mvf.supervisor.v1.WorkerEvent) to the --notify-fd pipe, one JSON
-// object per line (base::eventLine). Writes never block: a supervisor that stopped reading costs us
-// the event, never a stalled worker. Without a notify fd every call is a no-op.
+// object per line (base::eventLine). Writes never block: a supervisor that stopped
+// reading costs us the event, never a stalled worker. Without a notify fd every call is
+// a no-op.
 class Notifier {
  public:
   Notifier() = default;
