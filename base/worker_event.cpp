@@ -259,7 +259,13 @@ const char* kindName(WorkerEvent::Kind kind) {
 
 std::string eventLine(const WorkerEvent& event) {
   Json out;
-  out["event"] = kindName(event.event());
+  // A kind this build lacks is written as its number, as protobuf's printer writes it, so
+  // the line reads back as the same event.
+  if (WorkerEvent::Kind_IsValid(event.event())) {
+    out["event"] = kindName(event.event());
+  } else {
+    out["event"] = static_cast<int32_t>(event.event());
+  }
   out["worker"] = event.worker();
   if (event.has_total()) out["total"] = event.total();
   if (event.has_healthy()) out["healthy"] = event.healthy();

@@ -171,6 +171,22 @@ TEST(WorkerEventTest, MapEntriesAreWrittenByKey) {
       << eventLine(event);
 }
 
+// A kind from a newer worker is kept by number (proto3 enums are open), so it is written
+// as that number, as protobuf's printer writes it, and reads back as the same event.
+TEST(WorkerEventTest, AnUnknownKindIsWrittenAsItsNumber) {
+  WorkerEvent event;
+  event.set_event(static_cast<WorkerEvent::Kind>(55678));
+  event.set_worker("vfio");
+  std::string line = eventLine(event);
+  EXPECT_EQ(line, "{\"event\":55678,\"worker\":\"vfio\",\"usableUnits\":[]}\n");
+  std::string printed;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(event, &printed).ok());
+  EXPECT_NE(printed.find(R"("event":55678)"), std::string::npos) << printed;
+  auto parsed = parseEventLine(std::string_view(line).substr(0, line.size() - 1));
+  ASSERT_TRUE(parsed.has_value()) << line;
+  EXPECT_TRUE(MessageDifferencer::Equals(*parsed, event)) << parsed->DebugString();
+}
+
 TEST(WorkerEventTest, KindNamesAreTheProtosOwn) {
   for (int kind = WorkerEvent::Kind_MIN; kind <= WorkerEvent::Kind_MAX; ++kind) {
     EXPECT_EQ(kindName(static_cast<WorkerEvent::Kind>(kind)),
