@@ -167,7 +167,8 @@ TEST_P(SameGrant, TheContainerGetsTheSameNodesMountsAndEnvsThroughTheSpec) {
 
   v1beta1::AllocateRequest request;
   auto* container = request.add_container_requests();
-  for (const auto& device : plain.list()->devices()) {
+  auto listed = parseList(*plain.list());
+  for (const auto& device : listed.devices()) {
     container->add_devices_ids(device.id());
     if (c.mode == "shared") break;  // every shared ID grants the whole class
   }

@@ -54,6 +54,8 @@ std::vector<std::string> ids(const v1beta1::ListAndWatchResponse& list) {
   return out;
 }
 
+std::vector<std::string> ids(const WireList& list) { return ids(parseList(list)); }
+
 v1beta1::AllocateRequest request(std::vector<std::vector<std::string>> containers) {
   v1beta1::AllocateRequest out;
   for (const auto& container : containers) {
@@ -94,11 +96,11 @@ TEST_F(InventoryTest, SharedModeListsCountIdsAllUnhealthyWhileNothingIsUsable) {
 TEST_F(InventoryTest, ExclusiveModeListsOneIdPerUnitWithItsNumaNode) {
   Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1000);
   inventory.update({.units = {unit("7", "/dev/vfio/7", "", 1), unit("8", "/dev/vfio/8", "bad")}});
-  auto list = inventory.list();
-  EXPECT_THAT(ids(*list), ElementsAre("7:Healthy", "8:Unhealthy"));
-  ASSERT_EQ(list->devices(0).topology().nodes_size(), 1);
-  EXPECT_EQ(list->devices(0).topology().nodes(0).id(), 1);
-  EXPECT_FALSE(list->devices(1).has_topology());
+  auto list = parseList(*inventory.list());
+  EXPECT_THAT(ids(list), ElementsAre("7:Healthy", "8:Unhealthy"));
+  ASSERT_EQ(list.devices(0).topology().nodes_size(), 1);
+  EXPECT_EQ(list.devices(0).topology().nodes(0).id(), 1);
+  EXPECT_FALSE(list.devices(1).has_topology());
 }
 
 TEST_F(InventoryTest, ExclusiveModeKeepsAVanishedUnitListedAsUnhealthy) {
@@ -107,9 +109,9 @@ TEST_F(InventoryTest, ExclusiveModeKeepsAVanishedUnitListedAsUnhealthy) {
   ListChange change = inventory.update({.units = {unit("8", "/dev/vfio/8")}});
   EXPECT_THAT(change.nowUnhealthy, ElementsAre("7"));
   EXPECT_THAT(change.removed, IsEmpty());
-  auto list = inventory.list();
-  EXPECT_THAT(ids(*list), ElementsAre("8:Healthy", "7:Unhealthy"));
-  EXPECT_EQ(list->devices(1).topology().nodes(0).id(), 0);
+  auto list = parseList(*inventory.list());
+  EXPECT_THAT(ids(list), ElementsAre("8:Healthy", "7:Unhealthy"));
+  EXPECT_EQ(list.devices(1).topology().nodes(0).id(), 0);
   // And it comes back under the same ID.
   change = inventory.update({.units = {unit("7", "/dev/vfio/7", "", 0), unit("8", "/dev/vfio/8")}});
   EXPECT_THAT(change.nowHealthy, ElementsAre("7"));
@@ -204,6 +206,28 @@ TEST_F(InventoryTest, AnIdNeverAdvertisedIsInvalidArgumentNamingIt) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("\"udma-5\""));
   EXPECT_THAT(status.error_message(), HasSubstr("container request 1"));
+}
+
+// Shared mode keeps no set of its IDs: an ID is advertised when it is exactly one the
+// list holds, <name>-<i> for i below the count, as the list writes i.
+TEST_F(InventoryTest, SharedModeTakesExactlyTheIdsItsListHolds) {
+  Inventory inventory(resource_, "intel.com/udma", Mode::kShared, 11);
+  auto code = [&](const std::string& id) {
+    v1beta1::AllocateResponse response;
+    return inventory.allocate(request({{id}}), &response).error_code();
+  };
+  EXPECT_EQ(code("udma-0"), grpc::StatusCode::INVALID_ARGUMENT) << "nothing advertised yet";
+  inventory.update({.units = {unit("u", "/dev/udmabuf")}});
+  auto list = parseList(*inventory.list());
+  ASSERT_EQ(list.devices_size(), 11);
+  for (const auto& device : list.devices()) {
+    EXPECT_EQ(code(device.id()), grpc::StatusCode::OK) << device.id();
+  }
+  for (const char* id : {"udma-11", "udma-01", "udma-00", "udma-", "udma--1", "udma-+1", "udma-1 ",
+                         " udma-1", "udma-1x", "udma-4294967296", "udma-99999999999999999999",
+                         "udma1", "vfio-1", "UDMA-1", ""}) {
+    EXPECT_EQ(code(id), grpc::StatusCode::INVALID_ARGUMENT) << '"' << id << '"';
+  }
 }
 
 TEST_F(InventoryTest, AnUnknownIdIsQuotedBoundedAndEscaped) {
@@ -552,7 +576,9 @@ TEST(InventoryThreads, AllocateAgainstARescanAnswersFromOneScanWhole) {
                      got == std::vector<std::string>{"/dev/b0", "/dev/b1"};
         if (!whole) mixed[t].push_back(fmt::format("{}", fmt::join(got, ",")));
         if (inventory.counts().healthy != 4) mixed[t].push_back("a count of a half-built list");
-        if (inventory.list()->devices_size() != 4) mixed[t].push_back("a half-built list");
+        if (parseList(*inventory.list()).devices_size() != 4) {
+          mixed[t].push_back("a half-built list");
+        }
       }
     });
   }

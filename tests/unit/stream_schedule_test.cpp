@@ -12,9 +12,9 @@ namespace {
 using ListPtr = StreamSchedule::ListPtr;
 
 ListPtr listOf(const std::string& id) {
-  auto list = std::make_shared<v1beta1::ListAndWatchResponse>();
-  list->add_devices()->set_id(id);
-  return list;
+  v1beta1::ListAndWatchResponse list;
+  list.add_devices()->set_id(id);
+  return std::make_shared<WireList>(WireList{.bytes = list.SerializeAsString(), .total = 1});
 }
 
 TEST(StreamScheduleTest, WritesTheFirstListAtOnce) {

@@ -1,9 +1,11 @@
 #include "workers/core/inventory.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <unordered_set>
+#include <utility>
 
 #include "base/format.h"
 #include "base/quote.h"
@@ -42,6 +44,16 @@ void setDevice(v1beta1::Device* device, const std::string& id, bool healthy,
   if (numaNode) device->mutable_topology()->add_nodes()->set_id(*numaNode);
 }
 
+std::shared_ptr<const WireList> toWire(const v1beta1::ListAndWatchResponse& list) {
+  auto wire = std::make_shared<WireList>();
+  wire->bytes = list.SerializeAsString();
+  for (const auto& device : list.devices()) {
+    ++wire->total;
+    if (device.health() == kHealthy) ++wire->healthy;
+  }
+  return wire;
+}
+
 }  // namespace
 
 bool ListChange::empty() const {
@@ -66,29 +78,44 @@ std::string ListChange::summary() const {
 
 ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
                      const v1beta1::ListAndWatchResponse& after) {
-  std::map<std::string, const v1beta1::Device*> old;
-  // A duplicate ID counts once, by its first entry, on both sides.
-  for (const auto& device : before.devices()) old.emplace(device.id(), &device);
+  // Hashed views into the two lists: in shared mode every change of health diffs 1000 IDs
+  // (ordered maps of copied strings took 0.36 ms). A duplicate ID counts once, by its
+  // first entry, on both sides.
+  struct Old {
+    const v1beta1::Device* device;
+    bool kept = false;
+  };
+  std::unordered_map<std::string_view, Old> old;
+  old.reserve(static_cast<size_t>(before.devices_size()));
+  for (const auto& device : before.devices()) old.try_emplace(device.id(), Old{&device});
   ListChange change;
-  std::set<std::string> seen;
+  std::unordered_set<std::string_view> added;
   for (const auto& device : after.devices()) {
-    if (!seen.insert(device.id()).second) continue;
     auto it = old.find(device.id());
     if (it == old.end()) {
-      change.added.push_back(device.id());
+      if (added.insert(device.id()).second) change.added.push_back(device.id());
       continue;
     }
-    const v1beta1::Device& was = *it->second;
+    if (std::exchange(it->second.kept, true)) continue;
+    const v1beta1::Device& was = *it->second.device;
     bool healthy = device.health() == kHealthy;
     if (healthy != (was.health() == kHealthy)) {
       (healthy ? change.nowHealthy : change.nowUnhealthy).push_back(device.id());
     }
     if (numaOf(device) != numaOf(was)) change.topologyChanged.push_back(device.id());
   }
-  for (const auto& [id, device] : old) {
-    if (!seen.contains(id)) change.removed.push_back(id);
+  for (const auto& [id, entry] : old) {
+    if (!entry.kept) change.removed.emplace_back(id);
   }
+  std::sort(change.removed.begin(), change.removed.end());
   return change;
+}
+
+v1beta1::ListAndWatchResponse parseList(const WireList& wire) {
+  v1beta1::ListAndWatchResponse list;
+  // Bytes we serialized ourselves.
+  (void)list.ParseFromString(wire.bytes);
+  return list;
 }
 
 Inventory::Inventory(const Resource& resource, std::string name, Mode mode, uint32_t sharedCount,
@@ -97,11 +124,12 @@ Inventory::Inventory(const Resource& resource, std::string name, Mode mode, uint
       name_(std::move(name)),
       mode_(mode),
       sharedCount_(sharedCount),
+      sharedPrefix_(name_.substr(name_.find('/') + 1) + "-"),
       onStale_(std::move(onStale)),
       cdi_(cdi),
       limits_(limits) {
   auto empty = std::make_shared<State>();
-  empty->list = std::make_shared<v1beta1::ListAndWatchResponse>();
+  empty->list = std::make_shared<WireList>();
   state_ = std::move(empty);
 }
 
@@ -116,9 +144,8 @@ v1beta1::ListAndWatchResponse Inventory::advertise(
   if (mode_ == Mode::kShared) {
     bool anyUsable = std::any_of(scan.units.begin(), scan.units.end(),
                                  [](const Unit& unit) { return unit.usable(); });
-    std::string prefix = name_.substr(name_.find('/') + 1) + "-";
     for (uint32_t i = 0; i < sharedCount_; ++i) {
-      setDevice(list.add_devices(), prefix + std::to_string(i), anyUsable, std::nullopt);
+      setDevice(list.add_devices(), sharedPrefix_ + std::to_string(i), anyUsable, std::nullopt);
     }
     return list;
   }
@@ -142,38 +169,40 @@ ListChange Inventory::update(Scan scan) {
   // worker's CPU.
   if (before->scanned && scan == before->scan) return {};
   auto next = std::make_shared<State>();
-  auto list = std::make_shared<v1beta1::ListAndWatchResponse>(advertise(scan, *before->list));
-  ListChange change = diffLists(*before->list, *list);
+  v1beta1::ListAndWatchResponse old = parseList(*before->list);
+  v1beta1::ListAndWatchResponse list = advertise(scan, old);
+  ListChange change = diffLists(old, list);
   next->scan = std::move(scan);
   next->scanned = true;
   // An unchanged list keeps its old object, so streams can tell by pointer that there is
   // nothing new to send.
-  next->list = change.empty() ? before->list : std::move(list);
-  for (const auto& device : next->list->devices()) next->listed.push_back(device.id());
-  std::sort(next->listed.begin(), next->listed.end());
+  next->list = change.empty() ? before->list : toWire(list);
   if (mode_ == Mode::kExclusive) {
     for (const auto& unit : next->scan.units) next->units.emplace(unit.id, &unit);
-    for (const auto& device : next->list->devices()) {
-      next->numa.emplace(device.id(), numaOf(device));
-    }
+    for (const auto& device : list.devices()) next->numa.emplace(device.id(), numaOf(device));
   }
   std::lock_guard lock(mu_);
   state_ = std::move(next);
   return change;
 }
 
-std::shared_ptr<const v1beta1::ListAndWatchResponse> Inventory::list() const {
-  return state()->list;
-}
+std::shared_ptr<const WireList> Inventory::list() const { return state()->list; }
 
 Inventory::Counts Inventory::counts() const {
-  auto current = state();
-  Counts counts;
-  for (const auto& device : current->list->devices()) {
-    ++counts.total;
-    if (device.health() == kHealthy) ++counts.healthy;
-  }
-  return counts;
+  auto list = state()->list;
+  return {.total = list->total, .healthy = list->healthy};
+}
+
+bool Inventory::advertised(const State& state, const std::string& id) const {
+  if (mode_ == Mode::kExclusive) return state.numa.contains(id);
+  if (!state.scanned || !id.starts_with(sharedPrefix_)) return false;
+  std::string_view index = std::string_view(id).substr(sharedPrefix_.size());
+  uint32_t i = 0;
+  // Only as std::to_string writes it: digits only (from_chars takes no sign or space), no
+  // leading zero.
+  auto [end, error] = std::from_chars(index.data(), index.data() + index.size(), i);
+  return error == std::errc() && end == index.data() + index.size() &&
+         (index.size() == 1 || index[0] != '0') && i < sharedCount_;
 }
 
 std::string Inventory::whyNothingUsable(const Scan& scan) {
@@ -218,7 +247,7 @@ grpc::Status Inventory::allocate(const v1beta1::AllocateRequest& request, const 
     const auto& ids = request.container_requests(i).devices_ids();
     std::string where = " (container request " + std::to_string(i) + ")";
     for (const auto& id : ids) {
-      if (!std::binary_search(current.listed.begin(), current.listed.end(), id)) {
+      if (!advertised(current, id)) {
         return {grpc::StatusCode::INVALID_ARGUMENT, "unknown device ID " + base::quote(id) + where +
                                                         ": " + name_ + " never advertised it"};
       }

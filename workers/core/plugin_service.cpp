@@ -8,7 +8,7 @@
 
 namespace mvf::core {
 
-using List = v1beta1::ListAndWatchResponse;
+using List = WireList;
 
 StreamSchedule::ListPtr StreamSchedule::offer(ListPtr list, uint64_t number) {
   if (number <= pendingNumber_) return nullptr;
@@ -130,7 +130,8 @@ class ListAndWatchStream final : public std::enable_shared_from_this<ListAndWatc
   void write(StreamSchedule::ListPtr list) {
     if (!list) return;
     ++pending_;
-    writer_.Write(*list, &writtenTag_);
+    grpc::Slice bytes(list->bytes);  // a copy, which gRPC then holds by reference
+    writer_.Write(grpc::ByteBuffer(&bytes, 1), &writtenTag_);
   }
   void end(grpc::Status status, bool byPeer) {
     if (schedule_.end(std::move(status), byPeer)) finish();
@@ -152,8 +153,8 @@ class ListAndWatchStream final : public std::enable_shared_from_this<ListAndWatc
   Service& service_;
   StreamHub& hub_;
   grpc::ServerContext context_;
-  v1beta1::Empty request_;
-  grpc::ServerAsyncWriter<List> writer_{&context_};
+  grpc::ByteBuffer request_;  // an Empty, unread
+  grpc::ServerAsyncWriter<grpc::ByteBuffer> writer_{&context_};
   rpc::Step<ListAndWatchStream> startedTag_{*this, &ListAndWatchStream::started};
   rpc::Step<ListAndWatchStream> writtenTag_{*this, &ListAndWatchStream::written};
   rpc::Step<ListAndWatchStream> finishedTag_{*this, &ListAndWatchStream::finished};
@@ -236,7 +237,7 @@ void StreamHub::add(const std::shared_ptr<ListAndWatchStream>& stream, const std
   }
   base::logger("service")->info("ListAndWatch opened by {} ({}); sending {} devices", peer,
                                 kubelet ? "the kubelet" : "another client",
-                                latest ? latest->devices_size() : 0);
+                                latest ? latest->total : 0);
   // A publish that raced with us may have offered a newer list already; the number
   // makes this offer a no-op then.
   if (latest) stream->offer(std::move(latest), number);

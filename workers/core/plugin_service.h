@@ -16,10 +16,10 @@ namespace mvf::core {
 
 class ListAndWatchStream;
 
-// The DevicePlugin service as gRPC serves it here: the unary methods raw, for
+// The DevicePlugin service as gRPC serves it here, every method raw: the unary ones for
 // rpc::serveUnary to parse (or, for a refused large request, not parse) the request;
-// ListAndWatch async.
-using DevicePluginService = v1beta1::DevicePlugin::WithAsyncMethod_ListAndWatch<
+// ListAndWatch to write the list's bytes as the inventory serialized them (WireList).
+using DevicePluginService = v1beta1::DevicePlugin::WithRawMethod_ListAndWatch<
     v1beta1::DevicePlugin::WithRawMethod_GetDevicePluginOptions<
         v1beta1::DevicePlugin::WithRawMethod_GetPreferredAllocation<
             v1beta1::DevicePlugin::WithRawMethod_Allocate<
@@ -31,7 +31,7 @@ using DevicePluginService = v1beta1::DevicePlugin::WithAsyncMethod_ListAndWatch<
 // nothing after it. Pure state under the stream's lock; the stream makes the gRPC calls.
 class StreamSchedule {
  public:
-  using ListPtr = std::shared_ptr<const v1beta1::ListAndWatchResponse>;
+  using ListPtr = std::shared_ptr<const WireList>;
 
   // Offers the list of publish number `number`; returns it if it is to be written now.
   ListPtr offer(ListPtr list, uint64_t number);
@@ -82,7 +82,7 @@ class StreamHub {
   // `metrics`, when given, counts the lists sent.
   explicit StreamHub(PeerGone onPeerGone, WorkerMetrics* metrics = nullptr);
 
-  void publish(std::shared_ptr<const v1beta1::ListAndWatchResponse> list);
+  void publish(std::shared_ptr<const WireList> list);
 
   // Ends every open stream with OK. Before a new registration this matters: the kubelet
   // marks a resource unhealthy when an *old* stream ends after a new registration
@@ -115,7 +115,7 @@ class StreamHub {
   PeerGone onPeerGone_;
   WorkerMetrics* const metrics_;
   mutable std::mutex mu_;
-  std::shared_ptr<const v1beta1::ListAndWatchResponse> latest_;
+  std::shared_ptr<const WireList> latest_;
   uint64_t published_ = 0;  // lists published so far; numbers latest_
   std::vector<std::shared_ptr<ListAndWatchStream>> streams_;
   uint64_t generation_ = 0;

@@ -234,11 +234,13 @@ class Worker::Impl final : private RegistrationLoop::Effects {
                  counts.healthy, counts.total, why_nothing);
     }
     scanned_ = true;
+    change = {};
+    // The old list, the scan's temporaries and the change's IDs are freed: with 1000 IDs,
+    // hundreds of kB glibc would otherwise keep. Before the publish, so that the trim does
+    // not hold the heap's lock while the completion thread writes the list to the streams.
+    base::releaseFreeMemory();
     hub_.publish(inventory_.list());
     sendDevices();
-    // The old list and the scan's temporaries are freed: with 1000 IDs, hundreds of kB
-    // glibc would otherwise keep.
-    base::releaseFreeMemory();
   }
 
   void sendDevices() {
