@@ -33,6 +33,8 @@ struct ListChange {
   std::string summary() const;
 };
 
+// How `after` differs from `before`. A duplicate ID counts once, by its first entry on
+// each side; `removed` is sorted, the rest in `after`'s order.
 ListChange diffLists(const v1beta1::ListAndWatchResponse& before,
                      const v1beta1::ListAndWatchResponse& after);
 
@@ -45,7 +47,7 @@ struct WireList {
   uint32_t healthy = 0;
 };
 
-// The list `wire` holds.
+// The list `wire` holds, parsed back (for the next diff, and for tests).
 v1beta1::ListAndWatchResponse parseList(const WireList& wire);
 
 // What the worker advertises and what each advertised ID gives a container, rebuilt from
