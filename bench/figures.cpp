@@ -69,6 +69,17 @@ long cpuTicks(pid_t pid) {
   return utime + stime;
 }
 
+std::string standInState(const KubeletStandIn& kubelet, const std::string& resource) {
+  auto state = kubelet.resource(resource);
+  if (!state) return resource + ": never registered\n";
+  std::ostringstream out;
+  out << resource << ": stream " << (state->stopped ? "stopped" : "live") << ", "
+      << state->registrations << " registrations, " << state->streamsEnded << " streams ended, "
+      << state->updates << " updates, " << state->healthy() << " of " << state->capacity()
+      << " healthy\n";
+  return out.str();
+}
+
 std::vector<std::string> workerArgs(const FakeNode& node) {
   return {"--kubelet-dir", node.kubeletDir(), "--host-root", node.root(),
           "--run-dir",     node.runDir(),     "--log-level", "warn"};

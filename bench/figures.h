@@ -60,6 +60,10 @@ std::vector<std::string> workerArgs(const FakeNode& node);
 // Waits until `resource` lists `healthy` healthy devices over a live stream.
 bool awaitHealthy(KubeletStandIn& kubelet, const std::string& resource, int64_t healthy);
 
+// What the stand-in knows of `resource`, for a failure message: "intel.com/udma: stream
+// live, 51 registrations, 50 streams ended, 152 updates, 1000 of 1000 healthy".
+std::string standInState(const KubeletStandIn& kubelet, const std::string& resource);
+
 // One Allocate call's round trip, in milliseconds; a failure is said on stderr.
 double timedAllocate(v1beta1::DevicePlugin::Stub& stub, const v1beta1::AllocateRequest& request);
 

@@ -76,7 +76,7 @@ int workerFigures(int rounds) {
     auto began = Clock::now();
     must(kubelet.restart());
     if (!kubelet.waitFor(healthyCount(1000, i + 2), kTimeout)) {
-      std::cerr << "no re-registration:\n" << worker.log();
+      std::cerr << "no re-registration:\n" << standInState(kubelet, kResource) << worker.log();
       return 1;
     }
     restart.samples.push_back(ms(Clock::now() - began));
@@ -88,7 +88,8 @@ int workerFigures(int rounds) {
     auto began = Clock::now();
     must(node.remove("/dev/udmabuf"));
     if (!kubelet.waitFor(healthyCount(0), kTimeout)) {
-      std::cerr << "removal never reached the kubelet:\n" << kubelet.describeNode() << worker.log();
+      std::cerr << "removal never reached the kubelet:\n"
+                << standInState(kubelet, kResource) << worker.log();
       return 1;
     }
     vanish.samples.push_back(ms(Clock::now() - began));
@@ -96,7 +97,7 @@ int workerFigures(int rounds) {
     must(node.charDevice("/dev/udmabuf"));
     if (!kubelet.waitFor(healthyCount(1000), kTimeout)) {
       std::cerr << "creation never reached the kubelet:\n"
-                << kubelet.describeNode() << worker.log();
+                << standInState(kubelet, kResource) << worker.log();
       return 1;
     }
     appear.samples.push_back(ms(Clock::now() - began));
