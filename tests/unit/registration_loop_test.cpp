@@ -221,6 +221,29 @@ TEST_F(RegistrationLoopTest, ATriggerWhileRegisteringOnlyHurriesTheRetryOfAFailu
   EXPECT_EQ(timers_.pending(), 0u);
 }
 
+// A kubelet that restarts while our Register is in flight may answer it and die before it
+// dials back for ListAndWatch: no stream of ours ever ends, and the new kubelet has not
+// heard of us. The answer is stale whether or not kubelet.sock's event came first.
+TEST_F(RegistrationLoopTest, AKubeletSocketReplacedWhileRegisteringIsRegisteredWithAgain) {
+  loop_.start();
+  effects_.take();
+  effects_.kubelet = FileId{1, 101};
+  loop_.kubeletSocketCreated();
+  EXPECT_THAT(effects_.take(), IsEmpty()) << "one Register at a time";
+  loop_.registerDone(kOk);  // answered by the kubelet that is gone
+  EXPECT_THAT(effects_.take(), ElementsAre("end streams, generation 2", "Register"));
+  EXPECT_EQ(loop_.state(), State::kRegistering);
+
+  effects_.kubelet = FileId{1, 102};  // again, and its event not seen yet
+  loop_.registerDone(kOk);
+  EXPECT_THAT(effects_.take(), ElementsAre("end streams, generation 3", "Register"));
+  loop_.registerDone(kOk);
+  EXPECT_THAT(effects_.take(), ElementsAre("registered"));
+  EXPECT_EQ(loop_.state(), State::kRegistered);
+  loop_.check();  // registered with the kubelet.sock there is: nothing to do
+  EXPECT_THAT(effects_.take(), IsEmpty());
+}
+
 TEST_F(RegistrationLoopTest, ASocketLostWhileRegisteringWaitsForThatRegisterBeforeTheNext) {
   loop_.start();
   effects_.take();

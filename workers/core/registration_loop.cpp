@@ -98,6 +98,7 @@ void RegistrationLoop::requestRegistration() {
   }
   registerWanted_ = false;
   registerInFlight_ = true;
+  registeringWith_ = effects_.kubeletSocket();
   state_ = State::kRegistering;
   effects_.endStreams(++generation_);
   effects_.startRegister();
@@ -116,8 +117,18 @@ void RegistrationLoop::registerDone(const base::Status& status) {
   }
   if (status) {
     failures_ = 0;
+    if (effects_.kubeletSocket() != registeringWith_) {
+      // kubelet.sock was replaced while Register was in flight: the kubelet that answered
+      // is gone, maybe before it opened our stream (the kubelet dials back after Register
+      // returns), so no stream end would tell us; the new one has not heard of us.
+      base::logger("registration")
+          ->info("{} was replaced while registering; registering again", config_.kubeletSocket);
+      state_ = State::kBackoff;
+      requestRegistration();
+      return;
+    }
     state_ = State::kRegistered;
-    registeredWith_ = effects_.kubeletSocket();
+    registeredWith_ = registeringWith_;
     base::logger("registration")
         ->info("registered {} with the kubelet (endpoint {})", config_.resourceName,
                config_.socketPath.substr(config_.socketPath.rfind('/') + 1));

@@ -119,6 +119,7 @@ class RegistrationLoop {
   bool registerWanted_ = false;  // a trigger came while Register was in flight
   unsigned failures_ = 0;        // consecutive registration failures
   uint64_t generation_ = 0;
+  std::optional<FileId> registeringWith_;  // kubelet.sock when the last Register began
   std::optional<FileId> registeredWith_;
   std::string serveProblem_;  // the last "cannot serve" reason logged
   base::Timers::TimerId timer_ = 0;
