@@ -20,10 +20,10 @@ using WorkerEvent = mvf::supervisor::v1::WorkerEvent;
 const char* kindName(WorkerEvent::Kind kind);
 
 // One event as its notify line, newline included: lowerCamelCase names, the kind by
-// name (by number if the .proto lacks it), 64-bit integers as strings, optional fields only when
-// set, repeated and map fields and the counters always (as protobuf prints with
-// always_print_primitive_fields), map entries by key, so equal events are equal lines. Bytes that
-// are not UTF-8 become U+FFFD, as JSON requires.
+// name (by number if the .proto lacks it), 64-bit integers as strings, optional fields
+// only when set, repeated and map fields and the counters always (as protobuf prints with
+// always_print_primitive_fields), map entries by key, so equal events are equal lines.
+// Bytes that are not UTF-8 become U+FFFD, as JSON requires.
 std::string eventLine(const WorkerEvent& event);
 
 // The event one line (without its newline) holds, read as protobuf's parser reads the

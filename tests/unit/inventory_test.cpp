@@ -166,6 +166,31 @@ TEST(DiffLists, ReportsAddedRemovedHealthAndTopologyChanges) {
   EXPECT_TRUE(diffLists(after, after).empty());
 }
 
+// The side a duplicate is on does not matter: its first entry counts. Removed IDs come
+// sorted, whatever order the old list had them in.
+TEST(DiffLists, ADuplicateInTheOldListCountsByItsFirstEntryAndRemovedIdsAreSorted) {
+  v1beta1::ListAndWatchResponse before, after;
+  for (const auto& [id, health] :
+       std::vector<std::pair<std::string, std::string>>{{"z", "Healthy"},
+                                                        {"a", "Healthy"},
+                                                        {"m", "Healthy"},
+                                                        {"d", "Unhealthy"},
+                                                        {"d", "Healthy"},
+                                                        {"k", "Healthy"}}) {
+    auto* device = before.add_devices();
+    device->set_id(id);
+    device->set_health(health);
+  }
+  auto* kept = after.add_devices();
+  kept->set_id("d");
+  kept->set_health("Healthy");
+  ListChange change = diffLists(before, after);
+  EXPECT_THAT(change.nowHealthy, ElementsAre("d")) << "by its first, Unhealthy entry";
+  EXPECT_THAT(change.removed, ElementsAre("a", "k", "m", "z"));
+  EXPECT_THAT(change.added, IsEmpty());
+  EXPECT_THAT(change.nowUnhealthy, IsEmpty());
+}
+
 TEST_F(InventoryTest, AllocateAnswersEveryContainerRequestInOrder) {
   Inventory inventory(resource_, "intel.com/vfio", Mode::kExclusive, 1000);
   inventory.update({.units = {unit("7", "/dev/vfio/7"), unit("8", "/dev/vfio/8")}});
