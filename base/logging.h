@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "base/format.h"  // first: it declares what libfmt.so holds
+
 namespace mvf::base {
 
 enum class LogFormat { kText, kJson };
