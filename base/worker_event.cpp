@@ -322,4 +322,53 @@ std::optional<WorkerEvent> parseEventLine(std::string_view line) {
   return event;
 }
 
+std::string configCheckJson(const ConfigCheck& check) {
+  Json out;
+  out["valid"] = check.valid();
+  out["error"] = check.error();
+  Json settings = Json::array();
+  for (const auto& setting : check.settings()) {
+    Json entry;
+    entry["name"] = setting.name();
+    entry["values"] = array(setting.values());
+    entry["source"] = setting.source();
+    settings.push_back(std::move(entry));
+  }
+  out["settings"] = std::move(settings);
+  out["digest"] = check.digest();
+  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::optional<ConfigCheck> parseConfigCheck(std::string_view text) {
+  Json json = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  ConfigCheck check;
+  auto readSetting = [](const Json& value, ConfigCheck::Setting* setting) {
+    return readObject(value, [&](const std::string& name, const Json& field) {
+      if (name == "name") return readString(field, setting->mutable_name());
+      if (name == "source") return readString(field, setting->mutable_source());
+      if (name == "values") {
+        return readArray(field,
+                         [&](const Json& v) { return readString(v, setting->add_values()); });
+      }
+      return true;
+    });
+  };
+  bool valid = readObject(json, [&](const std::string& name, const Json& value) {
+    if (name == "valid") {
+      if (!value.is_boolean()) return false;
+      check.set_valid(value.get<bool>());
+      return true;
+    }
+    if (name == "error") return readString(value, check.mutable_error());
+    if (name == "digest") return readString(value, check.mutable_digest());
+    if (name == "settings") {
+      return readArray(value,
+                       [&](const Json& entry) { return readSetting(entry, check.add_settings()); });
+    }
+    return true;  // a field this build does not know
+  });
+  if (!valid) return std::nullopt;
+  return check;
+}
+
 }  // namespace mvf::base

@@ -6,15 +6,17 @@
 
 #include "proto/supervisor.pb.h"
 
-// The worker → supervisor notify line: one mvf.supervisor.v1.WorkerEvent as a line of
-// JSON in protobuf's JSON mapping (https://protobuf.dev/programming-guides/proto3/#json),
-// written and read here without protobuf's reflection. Reflection costs each process its
-// descriptor pool (about 120 kB of heap); reading with protobuf's JSON converter cost the
-// supervisor 0.9 MB of PSS (its code and tables, resident) and 0.2 ms a line with cold
-// caches.
+// What a worker tells the supervisor, as JSON in protobuf's JSON mapping
+// (https://protobuf.dev/programming-guides/proto3/#json), written and read here without
+// protobuf's reflection: the notify line (one mvf.supervisor.v1.WorkerEvent) and
+// `--check-config=json`'s answer (one ConfigCheck). The supervisor and the workers link
+// protobuf's lite runtime, which has no reflection: the full one cost each process its
+// descriptor pool (about 120 kB of heap) and the six of them about 1 MB of PSS, its code
+// resident (README, "Idle and memory").
 namespace mvf::base {
 
 using WorkerEvent = mvf::supervisor::v1::WorkerEvent;
+using ConfigCheck = mvf::supervisor::v1::ConfigCheck;
 
 // The kind's name in proto/supervisor.proto ("devices"); "unknown" for a value it lacks.
 const char* kindName(WorkerEvent::Kind kind);
@@ -36,5 +38,13 @@ std::string eventLine(const WorkerEvent& event);
 // the mapping does not allow ("+1", a single value for a repeated field, null in an
 // array), which no worker writes; this refuses them.
 std::optional<WorkerEvent> parseEventLine(std::string_view line);
+
+// A ConfigCheck as one line of JSON, without a newline, as protobuf prints it with
+// always_print_primitive_fields: every field, defaults included, in field order.
+std::string configCheckJson(const ConfigCheck& check);
+
+// The ConfigCheck `json` holds, read as parseEventLine reads (unknown fields ignored, null
+// for a default); nullopt if it is not one JSON object of that shape.
+std::optional<ConfigCheck> parseConfigCheck(std::string_view json);
 
 }  // namespace mvf::base

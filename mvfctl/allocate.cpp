@@ -1,10 +1,10 @@
 // mvfctl allocate: Allocate on a worker, one container request per argument.
 #include <iostream>
 
-#include "base/json.h"
 #include "base/options.h"
 #include "base/process.h"
 #include "mvfctl/command.h"
+#include "proto/reflection.h"
 
 namespace mvf::mvfctl {
 
@@ -42,7 +42,7 @@ int runAllocate(const std::vector<std::string>& args) {
     std::cerr << "mvfctl: " << failure("Allocate", *where, status) << "\n";
     return base::kExitFailure;
   }
-  std::cout << mvf::base::toJson(response, /*pretty=*/true);
+  std::cout << mvf::proto::toJson(response, /*pretty=*/true);
   return base::kExitOk;
 }
 

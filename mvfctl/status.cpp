@@ -2,9 +2,9 @@
 #include <cstdio>
 #include <iostream>
 
-#include "base/json.h"
 #include "base/process.h"
 #include "mvfctl/command.h"
+#include "proto/reflection.h"
 
 namespace mvf::mvfctl {
 
@@ -43,7 +43,7 @@ int runStatus(const std::vector<std::string>& args) {
   }
   const auto& status = fetched.value();
   if (values.count("json")) {
-    std::cout << mvf::base::toJson(status, /*pretty=*/true);
+    std::cout << mvf::proto::toJson(status, /*pretty=*/true);
     return base::kExitOk;
   }
   std::printf("mvf-supervisor %s, pid %d, up %.1fs: %s\n", status.version().c_str(), status.pid(),

@@ -299,9 +299,9 @@ class UnaryCall final : public Tag {
     Request request;
     // Deserialize takes the bytes: they are freed here, not when the call ends.
     if (!grpc::SerializationTraits<Request>::Deserialize(&request_, &request).ok()) {
-      return grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          fmt::format("the request is not a valid {} message", Request::descriptor()->full_name()));
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          fmt::format("the request is not a valid {} message",
+                                      Request::default_instance().GetTypeName()));
     }
     Response response;
     grpc::Status status = (*handler_)(context_, request, &response);

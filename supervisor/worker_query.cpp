@@ -1,7 +1,6 @@
 #include "supervisor/worker_query.h"
 
 #include <fcntl.h>
-#include <google/protobuf/util/json_util.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -19,6 +18,7 @@
 #include "base/format.h"
 #include "base/process.h"
 #include "base/unique_fd.h"
+#include "base/worker_event.h"
 #include "proto/supervisor.pb.h"
 
 namespace bp = boost::process;
@@ -119,15 +119,15 @@ base::Result<WorkerAnswer> askWorker(const std::string& binary,
     answer.error = ran.value().err;
     return answer;
   }
-  v1::ConfigCheck check;
-  if (!google::protobuf::util::JsonStringToMessage(ran.value().out, &check).ok()) {
+  auto check = base::parseConfigCheck(ran.value().out);
+  if (!check) {
     return base::Error{
         binary + " --check-config=json answered no ConfigCheck: " + ran.value().out.substr(0, 200)};
   }
-  answer.valid = check.valid();
-  answer.error = check.error();
-  answer.digest = check.digest();
-  for (const auto& setting : check.settings()) {
+  answer.valid = check->valid();
+  answer.error = check->error();
+  answer.digest = check->digest();
+  for (const auto& setting : check->settings()) {
     answer.settings[setting.name()] = fmt::format("{}", fmt::join(setting.values(), ","));
   }
   return answer;

@@ -4,8 +4,6 @@
 #include "supervisor/metrics.h"
 
 #include <gmock/gmock.h>
-#include <google/protobuf/util/json_util.h>
-#include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 #include <limits.h>
 #include <signal.h>
@@ -16,9 +14,9 @@
 
 #include "base/event_loop.h"
 #include "base/grpc_code.h"
-#include "base/json.h"
 #include "base/worker_event.h"
 #include "catalog/catalog.h"
+#include "proto/reflection.h"
 #include "supervisor/worker_slot.h"
 #include "tests/support/fake_launcher.h"
 #include "tests/support/fake_timers.h"
@@ -37,14 +35,14 @@ void expectParsesBackTo(const v1::WorkerEvent& event) {
   ASSERT_FALSE(line.empty());
   EXPECT_EQ(line.back(), '\n');
   v1::WorkerEvent parsed;
-  auto status = google::protobuf::util::JsonStringToMessage(line, &parsed);
+  auto status = proto::jsonToMessage(line, &parsed);
   ASSERT_TRUE(status.ok()) << status.ToString() << ": " << line;
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, event))
-      << line << "\nparsed: " << parsed.DebugString() << "\nwanted: " << event.DebugString();
+  EXPECT_TRUE(proto::equals(parsed, event)) << line << "\nparsed: " << proto::debugString(parsed)
+                                            << "\nwanted: " << proto::debugString(event);
   auto ours = base::parseEventLine(std::string_view(line).substr(0, line.size() - 1));
   ASSERT_TRUE(ours.has_value()) << line;
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*ours, event))
-      << line << "\nparsed: " << ours->DebugString() << "\nwanted: " << event.DebugString();
+  EXPECT_TRUE(proto::equals(*ours, event)) << line << "\nparsed: " << proto::debugString(*ours)
+                                           << "\nwanted: " << proto::debugString(event);
 }
 
 using core::WorkerMetrics;
@@ -179,7 +177,7 @@ TEST(EventLineTest, BytesThatAreNotUtf8BecomeReplacementCharacters) {
   devices.add_usable_units("usb-\xff\xfe");
   std::string line = base::eventLine(devices);
   v1::WorkerEvent parsed;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &parsed).ok()) << line;
+  ASSERT_TRUE(proto::jsonToMessage(line, &parsed).ok()) << line;
   EXPECT_EQ(parsed.usable_units(0), "usb-\xEF\xBF\xBD\xEF\xBF\xBD");
 }
 

@@ -3,6 +3,7 @@
 // by number, type and label. A change to proto/deviceplugin.proto that a real kubelet would not
 // understand fails here.
 #include "proto/deviceplugin.pb.h"
+#include "proto/reflection.h"
 #include "tests/unit/proto_contract.h"
 
 namespace {
@@ -66,7 +67,15 @@ const ContractMessages kMessages = {
       {"permissions", {3, kString, false}}}},
 };
 
-const FileDescriptor* file() { return v1beta1::Device::descriptor()->file(); }
+// The generated code is for protobuf's lite runtime: its descriptors are the ones built
+// from the same .proto into proto/reflection.h, found by the generated type's name.
+const Descriptor* descriptorOf(const google::protobuf::MessageLite& message) {
+  const Descriptor* descriptor = mvf::proto::descriptorOf(message.GetTypeName());
+  EXPECT_NE(descriptor, nullptr) << message.GetTypeName();
+  return descriptor;
+}
+
+const FileDescriptor* file() { return descriptorOf(v1beta1::Device())->file(); }
 
 TEST(WireContract, PackageIsV1beta1SoRpcPathsMatchTheKubelets) {
   EXPECT_EQ(file()->package(), "v1beta1");
@@ -78,7 +87,7 @@ TEST(WireContract, EveryMessageHasExactlyTheKubeletsFields) {
 }
 
 TEST(WireContract, MapFieldsAreStringToStringEntries) {
-  const Descriptor* response = v1beta1::ContainerAllocateResponse::descriptor();
+  const Descriptor* response = descriptorOf(v1beta1::ContainerAllocateResponse());
   for (const char* name : {"envs", "annotations"}) {
     const FieldDescriptor* field = response->FindFieldByName(name);
     ASSERT_NE(field, nullptr);

@@ -8,12 +8,12 @@
 #include <cstring>
 #include <iostream>
 
-#include "base/json.h"
 #include "base/logging.h"
 #include "base/process.h"
 #include "base/runtime.h"
 #include "base/signals.h"
 #include "base/version.h"
+#include "base/worker_event.h"
 #include "catalog/catalog.h"
 #include "proto/supervisor.pb.h"
 #include "workers/core/notifier.h"
@@ -52,7 +52,7 @@ void printCheck(const base::Result<WorkerConfig>& config, const base::Settings* 
     }
     check.set_digest(settings->digest());
   }
-  std::cout << base::toJson(check) << "\n";
+  std::cout << base::configCheckJson(check) << "\n";
 }
 
 // Exit 78 with `error`: said on stderr, and to the supervisor, so its status can say why.
