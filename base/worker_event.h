@@ -40,7 +40,8 @@ std::string eventLine(const WorkerEvent& event);
 std::optional<WorkerEvent> parseEventLine(std::string_view line);
 
 // A ConfigCheck as one line of JSON, without a newline, as protobuf prints it with
-// always_print_primitive_fields: every field, defaults included, in field order.
+// always_print_primitive_fields: every field, defaults included, in field order. The one
+// difference, the same JSON: protobuf writes < and > as \u003c and \u003e.
 std::string configCheckJson(const ConfigCheck& check);
 
 // The ConfigCheck `json` holds, read as parseEventLine reads (unknown fields ignored, null

@@ -224,6 +224,15 @@ TEST(ConfigCheckTest, IsWrittenAsProtobufPrintsItWithEveryField) {
     ASSERT_TRUE(proto::jsonToMessage(configCheckJson(check), &parsed).ok());
     EXPECT_TRUE(proto::equals(parsed, check)) << proto::debugString(parsed);
   }
+  // Escapes differ (protobuf writes < as \u003c), the values do not; bytes that are not
+  // UTF-8 become U+FFFD, as JSON requires.
+  ConfigCheck odd;
+  odd.set_error("invalid value \"\xc3\xa9<>&\x01\" for mode");
+  odd.add_settings()->add_values("\xff");
+  auto parsed = parseConfigCheck(configCheckJson(odd));
+  ASSERT_TRUE(parsed.has_value()) << configCheckJson(odd);
+  EXPECT_EQ(parsed->error(), odd.error());
+  EXPECT_EQ(parsed->settings(0).values(0), "\xEF\xBF\xBD");
 }
 
 TEST(ConfigCheckTest, ReadsEveryFormProtobufsPrinterWrites) {
