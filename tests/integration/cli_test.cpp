@@ -150,6 +150,22 @@ TEST(SupervisorCli, TheSupervisorLinksNoWorkerCode) {
   }
 }
 
+// The daemons load protobuf's lite runtime and never the full one (CMakeLists.txt says
+// why); mvfctl, which prints protobuf's JSON mapping, loads the full one only.
+TEST(SupervisorCli, TheDaemonsLinkProtobufsLiteRuntimeOnly) {
+  for (const char* binary : {MVF_SUPERVISOR, MVF_WORKER_X11, MVF_WORKER_UDMA, MVF_WORKER_VFIO,
+                             MVF_WORKER_IGPU, MVF_WORKER_USB}) {
+    auto loaded = runCommand({"ldd", binary});
+    ASSERT_EQ(loaded.exitCode, 0) << loaded.output;
+    EXPECT_THAT(loaded.output, HasSubstr("libprotobuf-lite.so")) << binary;
+    EXPECT_THAT(loaded.output, Not(HasSubstr("libprotobuf.so"))) << binary;
+  }
+  auto loaded = runCommand({"ldd", MVFCTL});
+  ASSERT_EQ(loaded.exitCode, 0) << loaded.output;
+  EXPECT_THAT(loaded.output, HasSubstr("libprotobuf.so"));
+  EXPECT_THAT(loaded.output, Not(HasSubstr("libprotobuf-lite.so")));
+}
+
 class MvfctlTest : public ::testing::Test {
  protected:
   void SetUp() override {
