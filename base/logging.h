@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "base/format.h"  // first: it declares what libfmt.so holds
+#include "base/format.h"  // what libfmt.so holds, declared before our first use of fmt
 
 namespace mvf::base {
 

@@ -40,8 +40,9 @@ std::string eventLine(const WorkerEvent& event);
 std::optional<WorkerEvent> parseEventLine(std::string_view line);
 
 // A ConfigCheck as one line of JSON, without a newline, as protobuf prints it with
-// always_print_primitive_fields: every field, defaults included, in field order. The one
-// difference, the same JSON: protobuf writes < and > as \u003c and \u003e.
+// always_print_primitive_fields: every field, defaults included, in field order; the same
+// JSON, though protobuf escapes more characters (< and > as \u003c and \u003e, DEL and
+// the C1 controls).
 std::string configCheckJson(const ConfigCheck& check);
 
 // The ConfigCheck `json` holds, read as parseEventLine reads (unknown fields ignored, null

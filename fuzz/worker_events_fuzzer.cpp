@@ -1,7 +1,7 @@
 // The supervisor's reading of a worker's notify pipe: whatever bytes a worker (or a bug
-// in one) writes, framed into lines and parsed as worker events. The input goes through
-// a real pipe in two writes, split where its first byte says, so a line can straddle two
-// reads.
+// in one) writes, framed into lines and parsed as worker events; and the same bytes as a
+// worker's --check-config=json answer. The input goes through a real pipe in two writes,
+// split where its first byte says, so a line can straddle two reads.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -22,6 +22,14 @@ void readEvents(std::string_view bytes) {
     auto again = base::parseEventLine(std::string_view(line).substr(0, line.size() - 1));
     check(again.has_value(), "eventLine() writes a line that parses: " + line);
     check(base::eventLine(*again) == line, "eventLine() round-trips: " + line);
+  }
+  // A worker's --check-config=json answer, which the supervisor reads from its stdout: one
+  // that parses is written by configCheckJson() as JSON that parses back to it.
+  if (auto answer = base::parseConfigCheck(bytes)) {
+    std::string json = base::configCheckJson(*answer);
+    auto again = base::parseConfigCheck(json);
+    check(again.has_value(), "configCheckJson() writes JSON that parses: " + json);
+    check(base::configCheckJson(*again) == json, "configCheckJson() round-trips: " + json);
   }
   if (bytes.empty()) return;
   size_t split = std::min<size_t>(static_cast<unsigned char>(bytes[0]), bytes.size());

@@ -36,8 +36,9 @@ struct Types {
   }
 };
 
+// Never destroyed: a DynamicMessage must not outlive its factory, even one in a static.
 Types& types() {
-  static Types instance;
+  static Types& instance = *new Types;
   return instance;
 }
 
@@ -60,8 +61,12 @@ std::unique_ptr<Message> reflect(const MessageLite& message) {
   }
   copy.reset(types().factory.GetPrototype(type)->New());
   // Both sides are the same .proto, so every field, unknown enum values and proto3
-  // presence included, survives the wire format.
-  copy->ParseFromString(message.SerializeAsString());
+  // presence included, survives the wire format. Only a string field that is not UTF-8,
+  // which the lite code keeps and reflection refuses, does not.
+  if (!copy->ParseFromString(message.SerializeAsString())) {
+    throw std::invalid_argument("a " + message.GetTypeName() +
+                                " whose string fields are not all UTF-8 cannot be reflected");
+  }
   return copy;
 }
 
@@ -78,7 +83,11 @@ google::protobuf::util::Status jsonToMessage(
   std::unique_ptr<Message> parsed = reflect(*message);
   parsed->Clear();
   auto status = google::protobuf::util::JsonStringToMessage(json, parsed.get(), options);
-  if (status.ok()) message->ParseFromString(parsed->SerializeAsString());
+  if (!status.ok()) return status;
+  if (!message->ParseFromString(parsed->SerializeAsString())) {
+    return google::protobuf::util::InternalError("the parsed " + message->GetTypeName() +
+                                                 " does not read back from its wire format");
+  }
   return status;
 }
 

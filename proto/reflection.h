@@ -23,7 +23,8 @@ namespace mvf::proto {
 const google::protobuf::Descriptor* descriptorOf(std::string_view fullName);
 
 // A reflectable copy of `message`. Throws std::invalid_argument for a lite message of a
-// type those files lack.
+// type those files lack, or with a string field that is not UTF-8 (reflection refuses
+// those); every function below throws the same.
 std::unique_ptr<google::protobuf::Message> reflect(const google::protobuf::MessageLite& message);
 
 // `message` in protobuf's JSON mapping, as util::MessageToJsonString prints it with

@@ -124,6 +124,15 @@ base::Result<WorkerAnswer> askWorker(const std::string& binary,
     return base::Error{
         binary + " --check-config=json answered no ConfigCheck: " + ran.value().out.substr(0, 200)};
   }
+  // The exit code and the answer say the same, and a refusal says why: anything else is
+  // no answer of a worker of ours (a JSON object with none of its fields reads as one
+  // with defaults).
+  if (check->valid() != (code == base::kExitOk) || (!check->valid() && check->error().empty())) {
+    return base::Error{binary + " --check-config=json exited " + std::to_string(code) +
+                       " but answered valid=" + (check->valid() ? "true" : "false") +
+                       (check->valid() ? "" : " without a reason") + ": " +
+                       ran.value().out.substr(0, 200)};
+  }
   answer.valid = check->valid();
   answer.error = check->error();
   answer.digest = check->digest();
