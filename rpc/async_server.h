@@ -9,6 +9,7 @@
 // that wait on a completion queue for at most 1 s and sleep 100 ms after each timeout,
 // about 2 wakeups a second each while nothing happens (README, "Idle and memory"). The
 // thread here wakes only when a call does something.
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/async_unary_call.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -171,13 +173,14 @@ class AsyncServer {
   // Every call and client operation of this process's gRPC work completes here.
   grpc::ServerCompletionQueue& queue() { return *queue_; }
 
-  // Runs `ask`, which asks gRPC for one more call onto queue(), unless stop() has begun;
-  // false then. A call asked for while the server shuts down comes back not ok; one asked
-  // for after the queue is shut down would abort the process, which this rules out.
-  bool request(const std::function<void()>& ask) {
+  // Runs `begin`, which begins operations onto queue() (asks for a call, writes, finishes,
+  // starts a client call), unless stop() has begun; false then, and no tag of them comes
+  // back. gRPC aborts the process on an operation begun after the queue is shut down
+  // (grpc_cq_begin_op), which this rules out; every operation is begun through here.
+  bool begin(const std::function<void()>& begin) {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
-    ask();
+    begin();
     return true;
   }
 
@@ -186,7 +189,8 @@ class AsyncServer {
 
   // Shuts the server down, cancelling the calls still open after `grace`, then the lane
   // (its queued answers are sent, or fail on their cancelled calls), then the queue;
-  // returns once every pending operation has come back and both threads have ended.
+  // returns once every pending operation has come back and both threads have ended. Not
+  // from the completion thread.
   void stop(std::chrono::milliseconds grace) {
     if (!thread_.joinable()) return;
     server_->Shutdown(std::chrono::system_clock::now() + grace);
@@ -195,6 +199,16 @@ class AsyncServer {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
+    // A call gRPC matched before the shutdown may still wait in the queue, and taking it
+    // out begins an operation of gRPC's own (the call's done notification), which needs
+    // the queue open. An alarm due now lands behind everything queued so far: once the
+    // completion thread reaches it, no such call is left, and nothing of ours begins
+    // another operation (begin()).
+    std::promise<void> drained;
+    Drained marker(drained);
+    grpc::Alarm alarm;
+    alarm.Set(queue_.get(), std::chrono::system_clock::now(), &marker);
+    drained.get_future().wait();
     queue_->Shutdown();
     thread_.join();
   }
@@ -206,6 +220,16 @@ class AsyncServer {
     // Named, so that a per-thread view (top -H, the bench's wakeups) tells it apart.
     ::pthread_setname_np(thread_.native_handle(), "mvf-grpc-cq");
   }
+
+  // stop()'s marker in the queue.
+  class Drained final : public Tag {
+   public:
+    explicit Drained(std::promise<void>& reached) : reached_(reached) {}
+    void proceed(bool) override { reached_.set_value(); }
+
+   private:
+    std::promise<void>& reached_;
+  };
 
   // Next() blocks without a deadline: this thread sleeps until an operation completes.
   void serve() {
@@ -250,7 +274,7 @@ class UnaryCall final : public Tag {
   static void serve(AsyncServer& server, Service& service, Requester requester,
                     std::shared_ptr<const Handler> handler) {
     auto* call = new UnaryCall(server, service, requester, std::move(handler));
-    if (!server.request([&] {
+    if (!server.begin([&] {
           (service.*requester)(&call->context_, &call->request_, &call->writer_, &server.queue(),
                                &server.queue(), call);
         })) {
@@ -291,7 +315,7 @@ class UnaryCall final : public Tag {
     // thread deletes this call and, after a large one, trims the heap.
     if (!status.ok()) return finish(status);
     answered_ = true;
-    writer_.Finish(bytes, grpc::Status::OK, this);
+    if (!server_.begin([&] { writer_.Finish(bytes, grpc::Status::OK, this); })) delete this;
   }
 
   // The handler's status and, when OK, its response serialized into `bytes`.
@@ -311,10 +335,11 @@ class UnaryCall final : public Tag {
   }
 
   // Ends the call with an error. From here on nothing of this object may be touched by
-  // the thread that called: the completion thread deletes it once the answer is sent.
+  // the thread that called: the completion thread deletes it once the answer is sent, or
+  // this does at once when the server is stopping (the call is cancelled then).
   void finish(const grpc::Status& status) {
     answered_ = true;
-    writer_.FinishWithError(status, this);
+    if (!server_.begin([&] { writer_.FinishWithError(status, this); })) delete this;
   }
 
   AsyncServer& server_;

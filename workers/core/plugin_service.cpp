@@ -53,7 +53,7 @@ class ListAndWatchStream final : public std::enable_shared_from_this<ListAndWatc
     stream->self_ = stream;
     // Before the call starts, as gRPC requires; its tag comes back only if it does start.
     stream->context_.AsyncNotifyWhenDone(&stream->doneTag_);
-    if (!server.request([&] {
+    if (!server.begin([&] {
           service.RequestListAndWatch(&stream->context_, &stream->request_, &stream->writer_,
                                       &server.queue(), &server.queue(), &stream->startedTag_);
         })) {
@@ -127,18 +127,20 @@ class ListAndWatchStream final : public std::enable_shared_from_this<ListAndWatc
   }
 
   // Under mu_:
+  // A write or Finish not begun (the server is stopping, the call cancelled) leaves the
+  // done tag to release the stream.
   void write(StreamSchedule::ListPtr list) {
     if (!list) return;
-    ++pending_;
     grpc::Slice bytes(list->bytes);  // a copy, which gRPC then holds by reference
-    writer_.Write(grpc::ByteBuffer(&bytes, 1), &writtenTag_);
+    if (server_.begin([&] { writer_.Write(grpc::ByteBuffer(&bytes, 1), &writtenTag_); })) {
+      ++pending_;
+    }
   }
   void end(grpc::Status status, bool byPeer) {
     if (schedule_.end(std::move(status), byPeer)) finish();
   }
   void finish() {
-    ++pending_;
-    writer_.Finish(schedule_.status(), &finishedTag_);
+    if (server_.begin([&] { writer_.Finish(schedule_.status(), &finishedTag_); })) ++pending_;
   }
   // With no operation left in gRPC's hands, the stream leaves the hub and returns its
   // hold on itself, for the caller to drop once mu_ is released; whoever holds it last

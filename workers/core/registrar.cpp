@@ -32,7 +32,7 @@ class Registrar::Attempt final : public rpc::Tag {
     request_.set_endpoint(owner_.endpoint_);
     request_.set_resource_name(owner_.resourceName_);
     self_ = std::move(self);
-    bool started = server.request([&] {
+    bool started = server.begin([&] {
       reader_ = stub_->AsyncRegister(&context_, request_, &server.queue());
       reader_->Finish(&response_, &status_, this);
     });
