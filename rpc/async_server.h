@@ -173,10 +173,12 @@ class AsyncServer {
   // Every call and client operation of this process's gRPC work completes here.
   grpc::ServerCompletionQueue& queue() { return *queue_; }
 
-  // Runs `begin`, which begins operations onto queue() (asks for a call, writes, finishes,
-  // starts a client call), unless stop() has begun; false then, and no tag of them comes
-  // back. gRPC aborts the process on an operation begun after the queue is shut down
-  // (grpc_cq_begin_op), which this rules out; every operation is begun through here.
+  // Runs `begin`, which begins operations onto queue(), unless stop() has begun; false
+  // then, and no tag of them comes back. gRPC aborts the process on an operation begun
+  // after the queue is shut down (grpc_cq_begin_op), which this rules out. Every operation
+  // that may come once stop() has begun goes through here: call requests, client calls, a
+  // stream's writes and Finish. A unary call's answer needs not: it follows the arrival of
+  // its call, whose tag stop() waits for, or comes from the lane, which stop() ends first.
   bool begin(const std::function<void()>& begin) {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
@@ -315,7 +317,7 @@ class UnaryCall final : public Tag {
     // thread deletes this call and, after a large one, trims the heap.
     if (!status.ok()) return finish(status);
     answered_ = true;
-    if (!server_.begin([&] { writer_.Finish(bytes, grpc::Status::OK, this); })) delete this;
+    writer_.Finish(bytes, grpc::Status::OK, this);
   }
 
   // The handler's status and, when OK, its response serialized into `bytes`.
@@ -335,11 +337,10 @@ class UnaryCall final : public Tag {
   }
 
   // Ends the call with an error. From here on nothing of this object may be touched by
-  // the thread that called: the completion thread deletes it once the answer is sent, or
-  // this does at once when the server is stopping (the call is cancelled then).
+  // the thread that called: the completion thread deletes it once the answer is sent.
   void finish(const grpc::Status& status) {
     answered_ = true;
-    if (!server_.begin([&] { writer_.FinishWithError(status, this); })) delete this;
+    writer_.FinishWithError(status, this);
   }
 
   AsyncServer& server_;
