@@ -177,7 +177,7 @@ class AsyncServer {
   // then, and no tag of them comes back. gRPC aborts the process on an operation begun
   // after the queue is shut down (grpc_cq_begin_op), which this rules out. Every operation
   // that may come once stop() has begun goes through here: call requests, client calls, a
-  // stream's writes and Finish. A unary call's answer needs not: it follows the arrival of
+  // stream's writes and Finish. A unary call's answer does not: it follows the arrival of
   // its call, whose tag stop() waits for, or comes from the lane, which stop() ends first.
   bool begin(const std::function<void()>& begin) {
     std::lock_guard lock(mu_);
