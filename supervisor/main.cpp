@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
   base::tuneRuntime();
+  base::tuneChildRuntime();  // for the workers it starts
   base::raiseFileLimit();
   std::vector<std::string> args(argv + 1, argv + argc);
   std::error_code ec;

@@ -302,6 +302,45 @@ TEST_F(SupervisorTest, AsPid1ItReapsOrphanedGrandchildren) {
   EXPECT_EQ(WEXITSTATUS(*exit), 0) << log();
 }
 
+// base::tuneChildRuntime() at work: the thread-cache probe started by the supervisor as
+// its udma worker, with `tunables` as the supervisor's GLIBC_TUNABLES (nullptr: unset).
+// What the probe found (reused or cached), or "" when a sanitizer's allocator stands in.
+class ThreadCacheTest : public SupervisorTest {
+ protected:
+  std::string probeAsWorker(const char* tunables) {
+    fs::remove(workersDir() + "/mvf-worker-udma");
+    fs::create_symlink(MVF_THREAD_CACHE_PROBE, workersDir() + "/mvf-worker-udma");
+    if (tunables != nullptr) {
+      ::setenv("GLIBC_TUNABLES", tunables, 1);
+    } else {
+      ::unsetenv("GLIBC_TUNABLES");
+    }
+    startSupervisor();
+    ::unsetenv("GLIBC_TUNABLES");
+    constexpr std::string_view kPrefix = "mvf-thread-cache-probe: ";
+    EXPECT_TRUE(supervisor_->awaitLog(std::string(kPrefix), kTimeout)) << log();
+    std::string text = log();
+    size_t at = text.find(kPrefix);
+    if (at == std::string::npos) return "not run";
+    std::string found = text.substr(at + kPrefix.size(), text.find('\n', at) - at - kPrefix.size());
+    return found == "sanitizer" ? "" : found;
+  }
+};
+
+// Its workers leave a freed block over 256 bytes to every thread; by default glibc keeps
+// it in the freeing thread's cache (tests/unit/runtime_test.cpp).
+TEST_F(ThreadCacheTest, ItsWorkersCacheNoFreedBlockOver256BytesPerThread) {
+  std::string found = probeAsWorker(nullptr);
+  if (found.empty()) GTEST_SKIP() << "a sanitizer's allocator stands in for glibc's";
+  EXPECT_EQ(found, "reused") << log();
+}
+
+TEST_F(ThreadCacheTest, AnOperatorsOwnCacheLimitStands) {
+  std::string found = probeAsWorker("glibc.malloc.tcache_max=1032");
+  if (found.empty()) GTEST_SKIP() << "a sanitizer's allocator stands in for glibc's";
+  EXPECT_EQ(found, "cached") << log();
+}
+
 TEST_F(SupervisorTest, StatusAndReadinessMatchWhatTheKubeletSaw) {
   ASSERT_OK(kubelet_.start());
   startSupervisor();
