@@ -23,7 +23,10 @@ std::string childGlibcTunables(std::string_view inherited) {
   for (size_t start = 0; start <= inherited.size();) {
     size_t end = std::min(inherited.find(':', start), inherited.size());
     std::string_view entry = inherited.substr(start, end - start);
-    if (entry.substr(0, entry.find('=')) == kName) return std::string(inherited);
+    size_t equals = entry.find('=');  // glibc skips an entry without one
+    if (equals != std::string_view::npos && entry.substr(0, equals) == kName) {
+      return std::string(inherited);
+    }
     start = end + 1;
   }
   std::string out(inherited);

@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
+#include "base/runtime.h"
 #include "tests/support/worker_process.h"
 
 namespace mvf::bench {
@@ -79,6 +81,27 @@ std::string standInState(const KubeletStandIn& kubelet, const std::string& resou
       << " healthy\n";
   return out.str();
 }
+
+namespace {
+std::optional<std::string> benchTunables;  // the bench's own GLIBC_TUNABLES
+std::string workerTunables;
+}  // namespace
+
+void PodEnvironment::tuneForWorkers() {
+  if (const char* own = std::getenv("GLIBC_TUNABLES")) benchTunables = own;
+  base::tuneChildRuntime();
+  workerTunables = std::getenv("GLIBC_TUNABLES");
+}
+
+PodEnvironment::PodEnvironment() {
+  if (benchTunables) {
+    ::setenv("GLIBC_TUNABLES", benchTunables->c_str(), 1);
+  } else {
+    ::unsetenv("GLIBC_TUNABLES");
+  }
+}
+
+PodEnvironment::~PodEnvironment() { ::setenv("GLIBC_TUNABLES", workerTunables.c_str(), 1); }
 
 std::vector<std::string> workerArgs(const FakeNode& node) {
   return {"--kubelet-dir", node.kubeletDir(), "--host-root", node.root(),

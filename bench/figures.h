@@ -55,6 +55,22 @@ struct ThreadUsage {
 // Every thread of `pid`, by thread ID; empty if the process is gone.
 std::map<pid_t, ThreadUsage> threadUsage(pid_t pid);
 
+// The environment of what the bench starts. Workers get GLIBC_TUNABLES as the supervisor
+// gives it to them (base::tuneChildRuntime(), which main() calls first), so that the
+// worker groups measure them as they run in a pod. A PodEnvironment, while it lives, puts
+// back what the bench itself was started with, as a pod starts the supervisor; the
+// supervisor and the bare gRPC servers are started under one.
+class PodEnvironment {
+ public:
+  // Takes the bench's own GLIBC_TUNABLES ("" if unset) and gives its children the
+  // workers' value; call once, in main(), before any thread starts.
+  static void tuneForWorkers();
+  PodEnvironment();
+  ~PodEnvironment();
+  PodEnvironment(const PodEnvironment&) = delete;
+  PodEnvironment& operator=(const PodEnvironment&) = delete;
+};
+
 // The common flags that point a worker at a fake node, default timers, quiet logs.
 std::vector<std::string> workerArgs(const FakeNode& node);
 // Waits until `resource` lists `healthy` healthy devices over a live stream.

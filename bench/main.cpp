@@ -10,7 +10,6 @@
 #include <sstream>
 #include <thread>
 
-#include "base/runtime.h"
 #include "bench/figures.h"
 
 namespace mvf::bench {
@@ -66,9 +65,7 @@ int run(int argc, char** argv) {
     std::cerr << "mvf-bench: needs CAP_MKNOD (run as root) to create device nodes\n";
     return 1;
   }
-  // Workers as the supervisor starts them (base::tuneChildRuntime()). A supervisor the
-  // bench starts inherits the setting itself, which in a pod it does not have.
-  base::tuneChildRuntime();
+  PodEnvironment::tuneForWorkers();
   std::printf("mvf-bench: %d rounds, %u cores\n", rounds, std::thread::hardware_concurrency());
   auto wanted = [&](const std::string& group) { return only.empty() || only.contains(group); };
   if (wanted("scan")) {

@@ -95,6 +95,7 @@ struct Plugin {
 }  // namespace
 
 int metricsFigures(int rounds) {
+  PodEnvironment pod;  // the supervisor as a pod starts it
   Stats off, on, scraped, scrapes;
   {
     Plugin plugin;

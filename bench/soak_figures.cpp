@@ -126,6 +126,7 @@ std::map<std::string, Held> snapshot(pid_t supervisor) {
 }  // namespace
 
 int soakFigures() {
+  PodEnvironment pod;  // the supervisor as a pod starts it
   FakeNode node;
   must(mvf::testing::addEveryDeviceClass(node));
   auto display = node.unixSocket("/tmp/.X11-unix/X0");

@@ -49,6 +49,7 @@ std::vector<pid_t> childrenOf(pid_t pid) {
 
 // The supervisor and its five workers on a node with every device class, defaults only.
 int supervisorFigures(int rounds) {
+  PodEnvironment pod;  // the supervisor as a pod starts it, and the bare servers alike
   auto supervisorArgs = [](const FakeNode& node) {
     return std::vector<std::string>{
         "--kubelet-dir", node.kubeletDir(), "--host-root",     node.root(),

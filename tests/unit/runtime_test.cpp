@@ -57,11 +57,17 @@ TEST(ChildGlibcTunablesTest, AddsTheCacheLimitToWhatItInherits) {
   // A name that only begins like it is another tunable.
   EXPECT_EQ(childGlibcTunables("glibc.malloc.tcache_max_x=1"),
             "glibc.malloc.tcache_max_x=1:glibc.malloc.tcache_max=256");
+  // Without '=' glibc skips the entry: it sets nothing.
+  EXPECT_EQ(childGlibcTunables("glibc.malloc.tcache_max"),
+            "glibc.malloc.tcache_max:glibc.malloc.tcache_max=256");
+  // Empty entries are nothing either.
+  EXPECT_EQ(childGlibcTunables(":x.y=1::"), ":x.y=1::glibc.malloc.tcache_max=256");
 }
 
 TEST(ChildGlibcTunablesTest, AnOperatorsCacheLimitStands) {
   for (const char* inherited : {"glibc.malloc.tcache_max=1032", "glibc.malloc.tcache_max=0",
-                                "glibc.malloc.perturb=85:glibc.malloc.tcache_max=64:x.y=1"}) {
+                                "glibc.malloc.perturb=85:glibc.malloc.tcache_max=64:x.y=1",
+                                "::glibc.malloc.tcache_max=64"}) {
     EXPECT_EQ(childGlibcTunables(inherited), inherited);
   }
 }
