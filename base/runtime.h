@@ -37,20 +37,20 @@ void releaseFreeMemory();
 //     top).
 void tuneRuntime();
 
-// The GLIBC_TUNABLES value for the processes this one starts, from its own (`inherited`,
-// "" if unset): `inherited` with glibc.malloc.tcache_max=256 added, unless an entry of it
-// sets that tunable already (an operator's value stands). Entries are name=value, joined
-// by ':'; glibc skips an entry without '=' (glibc manual, "Tunables"; elf/dl-tunables.c).
+// The GLIBC_TUNABLES value for the processes this one starts, from its own (`inherited`, ""
+// if unset): `inherited` with glibc.malloc.tcache_max=256 added, unless an entry of it sets
+// that tunable already (an operator's value stands). Entries are name=value, joined by ':';
+// glibc skips an entry without '=' (glibc manual, "Tunables"; elf/dl-tunables.c).
 // Why: glibc keeps up to 7 freed blocks of each size up to 1032 bytes in a per-thread
-// cache, returned only when the thread exits. Blocks that gRPC's long-lived threads
-// (event engine, executor, timer) free but seldom take again of that size stay cached, so
-// a worker's heap grew by 0.12-0.16 MB over 50 kubelet restarts with nothing more in
-// use; with blocks over 256 bytes left out of the cache (264: glibc rounds the limit up
-// to its size class), by 0.03-0.06 MB (README, "Idle and memory"). Smaller blocks, most of a
-// call's, keep their cache: Allocate's latency did not change measurably, where a limit of 64 bytes
-// cost Allocate p99 under 8 clients about a third more. glibc reads tunables from the environment
-// only, when a process starts, and has no mallopt(3) for this one: a process cannot set it for
-// itself.
+// cache, returned only when the thread exits. Blocks that gRPC's long-lived threads (event
+// engine, executor, timer) free but seldom take again of that size stay cached, so a
+// worker's heap grew by 0.12-0.16 MB over 50 kubelet restarts with nothing more in use;
+// with blocks over 256 bytes left out of the cache (264: glibc rounds the limit up to its
+// size class), by 0.03-0.06 MB (README, "Idle and memory"). Smaller blocks, most of a
+// call's, keep their cache: Allocate's latency did not change measurably, where a limit of
+// 64 bytes cost Allocate p99 under 8 clients about a third more. glibc reads tunables from
+// the environment only, when a process starts, and has no mallopt(3) for this one: a
+// process cannot set it for itself.
 std::string childGlibcTunables(std::string_view inherited);
 
 // Sets GLIBC_TUNABLES to childGlibcTunables(its current value) for every process this
