@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "base/unique_fd.h"
+#include "base/unix_socket.h"
 #include "kubelet_stand_in/kubelet_stand_in.h"
 #include "tests/support/fake_node.h"
 #include "tests/support/status.h"
@@ -289,6 +290,24 @@ TEST_F(UdmaWorkerTest, WaitsForAnAbsentKubeletAndRegistersWhenItComes) {
   ASSERT_OK(kubelet_.start());
   ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
   EXPECT_TRUE(worker->awaitEvent("registered", kTimeout));
+}
+
+// A kubelet.sock left by a kubelet that died: the file stays, nobody listens. The worker
+// connects itself (gRPC's subchannel would arm a reconnect timer each time: registrar.cpp),
+// says exactly what failed, and registers once the kubelet is back.
+TEST_F(UdmaWorkerTest, RetriesAKubeletSocketNobodyListensOnAndSaysWhy) {
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
+  std::filesystem::create_directories(node_.kubeletDir());
+  const std::string kubeletSocket = node_.kubeletDir() + "/kubelet.sock";
+  ASSERT_TRUE(base::listenUnix(kubeletSocket));  // closed at once; its file stays
+  auto worker = startWorker();
+  ASSERT_TRUE(worker->awaitLog("registering with " + kubeletSocket + " failed (14: connect(" +
+                                   kubeletSocket + "): Connection refused)",
+                               kTimeout))
+      << worker->log();
+  ASSERT_OK(kubelet_.start());
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+  EXPECT_EQ(kubelet_.resource(kResource)->registrations, 1);
 }
 
 TEST_F(UdmaWorkerTest, WaitsForAMissingPluginDir) {

@@ -1,7 +1,10 @@
 #include "workers/core/registrar.h"
 
+#include <grpcpp/create_channel_posix.h>
+
 #include <chrono>
 
+#include "base/unix_socket.h"
 #include "proto/deviceplugin.grpc.pb.h"
 
 namespace mvf::core {
@@ -19,19 +22,31 @@ class Registrar::Attempt final : public rpc::Tag {
       : owner_(owner), done_(std::move(done)) {}
 
   void call(rpc::AsyncServer& server, std::shared_ptr<Attempt> self) {
-    // gRPC shares subchannels, and with them reconnect backoff (1 s and growing), between
-    // channels to the same address; a private pool makes this channel really fresh.
+    self_ = std::move(self);
+    // Our own connection, and a direct channel over it: no resolver, no subchannel, so
+    // nothing reconnects. A kubelet.sock nobody listens on yet (the kubelet restarting) fails
+    // here at once, and RegistrationLoop retries on its own backoff. Through a subchannel,
+    // gRPC 1.51 also armed a 1 s reconnect timer on its EventEngine
+    // (Subchannel::OnConnectingFinishedLocked): one timer that short shrinks its timer
+    // shard's window, and the shard wakes on a phase of its own from then on, once a second
+    // for good (README, "Idle and memory").
+    auto connection = base::connectUnix(owner_.kubeletSocket_);
+    if (!connection) {
+      status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, connection.error().message);
+      proceed(true);
+      return;
+    }
     grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // What gRPC sends for a unix: target; over an fd it would send "test.authority".
+    args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // as the server: rpc/async_server.h
-    channel_ = grpc::CreateCustomChannel("unix://" + owner_.kubeletSocket_,
-                                         grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomInsecureChannelFromFd("unix:" + owner_.kubeletSocket_,
+                                                       connection.value().release(), args);
     stub_ = v1beta1::Registration::NewStub(channel_);
     context_.set_deadline(std::chrono::system_clock::now() + kRegisterDeadline);
     request_.set_version("v1beta1");
     request_.set_endpoint(owner_.endpoint_);
     request_.set_resource_name(owner_.resourceName_);
-    self_ = std::move(self);
     bool started = server.begin([&] {
       reader_ = stub_->AsyncRegister(&context_, request_, &server.queue());
       reader_->Finish(&response_, &status_, this);

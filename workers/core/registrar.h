@@ -14,8 +14,9 @@ namespace mvf::core {
 
 // Calls Registration/Register on the kubelet's socket, asynchronously, so the worker's
 // loop keeps handling signals and inotify while the kubelet dials back (up to 10 s).
-// Every attempt uses a fresh channel: a reused one would sit out gRPC's reconnect
-// backoff after the kubelet restarts.
+// Every attempt connects to kubelet.sock itself and runs a direct channel over that
+// connection: nothing is shared with an earlier attempt, and gRPC never reconnects (a
+// reused channel would sit out gRPC's reconnect backoff after the kubelet restarts).
 class Registrar {
  public:
   Registrar(std::string kubeletSocket, std::string resourceName, std::string endpoint);
