@@ -299,7 +299,7 @@ TEST_F(UdmaWorkerTest, RetriesAKubeletSocketNobodyListensOnAndSaysWhy) {
   ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   std::filesystem::create_directories(node_.kubeletDir());
   const std::string kubeletSocket = node_.kubeletDir() + "/kubelet.sock";
-  ASSERT_TRUE(base::listenUnix(kubeletSocket));  // closed at once; its file stays
+  ASSERT_OK(base::listenUnix(kubeletSocket));  // closed at once; its file stays
   auto worker = startWorker();
   ASSERT_TRUE(worker->awaitLog("registering with " + kubeletSocket + " failed (14: connect(" +
                                    kubeletSocket + "): Connection refused)",

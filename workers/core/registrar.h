@@ -23,8 +23,10 @@ class Registrar {
   ~Registrar();
 
   // Starts one attempt on `server`'s completion queue; `done` runs on its thread with the
-  // outcome (CANCELLED at once if the server is stopping). One attempt at a time: the
-  // caller waits for `done` before starting another.
+  // outcome. It runs at once, on the caller's thread, when the attempt cannot start:
+  // UNAVAILABLE with the error of connecting to kubelet.sock ("connect(PATH): Connection
+  // refused"), or CANCELLED if the server is stopping. One attempt at a time: the caller
+  // waits for `done` before starting another.
   void start(rpc::AsyncServer& server, std::function<void(grpc::Status)> done);
 
   // Cancels the attempt in flight, if any; its `done` still runs (CANCELLED).
