@@ -20,6 +20,32 @@ constexpr auto kDialTimeout = 10s;
 // hangs forever on a broken plugin would hang the test, so it gives up after this.
 constexpr auto kCallTimeout = 30s;
 
+// Makes the unary call `start` begins on the queue it is given (a stub's Async method) and
+// waits for its outcome, as the kubelet does: with no deadline on the wire (grpc-go with
+// context.Background() sends no grpc-timeout), so the plugin arms no deadline timer. The
+// stand-in still gives up after kCallTimeout by cancelling the call: DEADLINE_EXCEEDED.
+template <typename Response, typename Start>
+grpc::Status callWithoutDeadline(Start start, Response* response) {
+  grpc::ClientContext context;
+  grpc::CompletionQueue queue;
+  grpc::Status status;
+  auto reader = start(&context, &queue);
+  reader->Finish(response, &status, &status);
+  void* tag = nullptr;
+  bool ok = false;
+  bool answered = queue.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + kCallTimeout) ==
+                  grpc::CompletionQueue::GOT_EVENT;
+  if (!answered) {
+    context.TryCancel();
+    queue.Next(&tag, &ok);  // Finish completes, cancelled
+    status = {grpc::StatusCode::DEADLINE_EXCEEDED, "the plugin did not answer within 30 s"};
+  }
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
 bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool isLowerAlnum(char c) {
   return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
@@ -260,9 +286,11 @@ grpc::Status KubeletStandIn::registerPlugin(const v1beta1::RegisterRequest& requ
   }
   client->stub = v1beta1::DevicePlugin::NewStub(client->channel);
   v1beta1::DevicePluginOptions options;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-  grpc::Status status = client->stub->GetDevicePluginOptions(&context, v1beta1::Empty(), &options);
+  grpc::Status status = callWithoutDeadline(
+      [&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
+        return client->stub->AsyncGetDevicePluginOptions(context, v1beta1::Empty(), queue);
+      },
+      &options);
   if (!status.ok()) {
     return {grpc::StatusCode::UNKNOWN,
             "failed to get device plugin options: " + status.error_message()};
@@ -372,9 +400,11 @@ grpc::Status KubeletStandIn::allocate(const std::string& resource,
     }
     client = it->second;
   }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + kCallTimeout);
-  return client->stub->Allocate(&context, request, response);
+  return callWithoutDeadline(
+      [&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
+        return client->stub->AsyncAllocate(context, request, queue);
+      },
+      response);
 }
 
 }  // namespace mvf::kubelet

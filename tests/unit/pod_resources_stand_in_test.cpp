@@ -1,7 +1,8 @@
 // The kubelet stand-in's pod-resources side: what a container got from a successful
 // Allocate is recorded per resource and served by List, Get and GetAllocatableResources on
-// its socket as the kubelet answers them; a failed Allocate records nothing. Against small
-// in-test device plugins over real unix sockets in a temp dir.
+// its socket as the kubelet answers them; a failed Allocate records nothing. Also that the
+// stand-in's calls carry no deadline, as the kubelet's do not. Against small in-test device
+// plugins over real unix sockets in a temp dir.
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
@@ -77,9 +78,12 @@ class FakePlugin final : public v1beta1::DevicePlugin::Service {
   }
 
   int allocates() const { return allocates_; }
+  // Calls of GetDevicePluginOptions and Allocate that came with a deadline.
+  int callsWithADeadline() const { return callsWithADeadline_; }
 
-  grpc::Status GetDevicePluginOptions(grpc::ServerContext*, const v1beta1::Empty*,
+  grpc::Status GetDevicePluginOptions(grpc::ServerContext* context, const v1beta1::Empty*,
                                       v1beta1::DevicePluginOptions*) override {
+    noteDeadline(*context);
     return grpc::Status::OK;
   }
   grpc::Status ListAndWatch(grpc::ServerContext* context, const v1beta1::Empty*,
@@ -92,8 +96,9 @@ class FakePlugin final : public v1beta1::DevicePlugin::Service {
     while (!stopping_ && !context->IsCancelled()) cv_.wait_for(lock, 10ms);
     return grpc::Status::OK;
   }
-  grpc::Status Allocate(grpc::ServerContext*, const v1beta1::AllocateRequest* request,
+  grpc::Status Allocate(grpc::ServerContext* context, const v1beta1::AllocateRequest* request,
                         v1beta1::AllocateResponse* response) override {
+    noteDeadline(*context);
     ++allocates_;
     for (const auto& container : request->container_requests()) {
       for (const auto& id : container.devices_ids()) {
@@ -113,6 +118,11 @@ class FakePlugin final : public v1beta1::DevicePlugin::Service {
   std::condition_variable cv_;
   bool stopping_ = false;
   std::atomic<int> allocates_ = 0;
+  std::atomic<int> callsWithADeadline_ = 0;
+
+  void noteDeadline(const grpc::ServerContext& context) {
+    if (context.deadline() != std::chrono::system_clock::time_point::max()) ++callsWithADeadline_;
+  }
 };
 
 // "ns/pod/container resource id [numa]" per ContainerDevices entry, in List's order.
@@ -200,6 +210,15 @@ TEST_F(PodResourcesStandInTest, ListsWhatEachContainerGotPerResourceAsTheKubelet
                                            "default/vm-b/compute intel.com/udma udma-0"));
   EXPECT_TRUE(
       google::protobuf::util::MessageDifferencer::Equals(list(), kubelet_.listPodResources()));
+}
+
+// grpc-go with context.Background() sends no grpc-timeout, and a deadline would have the
+// plugin arm a gRPC timer the kubelet never makes it arm (README, "Idle and memory").
+TEST_F(PodResourcesStandInTest, GetDevicePluginOptionsAndAllocateCarryNoDeadline) {
+  ASSERT_TRUE(allocate("intel.com/udma", {"udma-0"}, {"default", "vm-a", "compute"}).ok());
+  EXPECT_EQ(udma_->allocates(), 1);
+  EXPECT_EQ(udma_->callsWithADeadline(), 0);
+  EXPECT_EQ(vfio_->callsWithADeadline(), 0);
 }
 
 TEST_F(PodResourcesStandInTest, AFailedAllocateRecordsNothing) {
