@@ -9,6 +9,7 @@
 #include <cerrno>
 
 #include "tests/support/fake_timers.h"
+#include "tests/support/log_capture.h"
 
 namespace mvf::core {
 namespace {
@@ -58,6 +59,7 @@ class FakeEffects final : public RegistrationLoop::Effects {
 
 const base::Status kOk = base::ok();
 const base::Status kRefused = base::Error{"2: the ResourceName is invalid", 2};
+const base::Status kCancelled = base::Error{"1: Cancelled", 1};
 
 class RegistrationLoopTest : public ::testing::Test {
  protected:
@@ -75,7 +77,8 @@ class RegistrationLoopTest : public ::testing::Test {
                           .kubeletSocket = "kd/kubelet.sock",
                           .resourceName = "intel.com/udma",
                           .backoffInitial = 50ms,
-                          .backoffMax = 5s},
+                          .backoffMax = 5s,
+                          .registerTimeout = 15s},
                          timers_,
                          effects_};
 };
@@ -178,6 +181,45 @@ TEST_F(RegistrationLoopTest, AFailingRegisterIsRetriedWithDoublingBackoffUpToThe
   EXPECT_EQ(loop_.failures(), 9u);
   loop_.registerDone(kOk);
   EXPECT_EQ(loop_.failures(), 0u);
+}
+
+// The call carries no gRPC deadline (workers/core/registrar.cpp says why): the loop's own
+// timer cancels it, and the failure says what happened rather than "Cancelled".
+TEST_F(RegistrationLoopTest, ARegisterWithNoAnswerIsCancelledAtTheTimeoutAndRetriedSayingWhy) {
+  testing::LogCapture log("registration");
+  loop_.start();
+  effects_.take();
+  EXPECT_EQ(timers_.nextIn(), 15s);
+  timers_.advance(15s);
+  EXPECT_THAT(effects_.take(), ElementsAre("cancel Register"));
+  EXPECT_EQ(loop_.state(), State::kRegistering) << "until the cancelled call comes back";
+  loop_.registerDone(kCancelled);
+  EXPECT_EQ(loop_.state(), State::kBackoff);
+  EXPECT_EQ(loop_.failures(), 1u);
+  EXPECT_THAT(log.text(), ::testing::HasSubstr("registering with kd/kubelet.sock failed (no "
+                                               "answer within 15000ms); attempt 1, next in 50ms"));
+  EXPECT_EQ(timers_.nextIn(), 50ms);
+  timers_.advance(50ms);
+  EXPECT_THAT(effects_.take(), ElementsAre("end streams, generation 2", "Register"));
+  loop_.registerDone(kOk);
+  EXPECT_EQ(loop_.state(), State::kRegistered);
+  EXPECT_EQ(timers_.pending(), 0u) << "the timeout goes with the answer";
+}
+
+// Losing our socket restarts the serve and retry timers; the Register in flight keeps its
+// timeout, or a kubelet that never answers would hold registration up for good.
+TEST_F(RegistrationLoopTest, ARegisterKeepsItsTimeoutWhenOurSocketIsLostMeanwhile) {
+  loop_.start();
+  effects_.take();
+  timers_.advance(10s);
+  effects_.socketOurs = false;
+  loop_.ownSocketRemoved();
+  EXPECT_THAT(effects_.take(), ElementsAre("stop listening", "listen"));
+  timers_.advance(5s);
+  EXPECT_THAT(effects_.take(), ElementsAre("cancel Register"));
+  loop_.registerDone(kCancelled);
+  EXPECT_THAT(effects_.take(), ElementsAre("end streams, generation 2", "Register"));
+  EXPECT_EQ(loop_.state(), State::kRegistering);
 }
 
 TEST_F(RegistrationLoopTest, AMissingPluginDirIsWaitedForAndCountsAsReady) {

@@ -2,17 +2,12 @@
 
 #include <grpcpp/create_channel_posix.h>
 
-#include <chrono>
+#include <climits>
 
 #include "base/unix_socket.h"
 #include "proto/deviceplugin.grpc.pb.h"
 
 namespace mvf::core {
-
-// The kubelet's Register dials back with a 10 s timeout and then asks for our options
-// with no deadline (docs/architecture.md, "What the kubelet does"); 15 s covers both without
-// hanging forever.
-constexpr auto kRegisterDeadline = std::chrono::seconds(15);
 
 // One Register call; gRPC hands it back as the tag of its Finish. It holds itself until
 // then, so context and messages outlive the call.
@@ -40,10 +35,15 @@ class Registrar::Attempt final : public rpc::Tag {
     // What gRPC sends for a unix: target; over an fd it would send "test.authority".
     args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, "localhost");
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // as the server: rpc/async_server.h
+    // No keepalive pings, as the server. Said explicitly: gRPC 1.51 reads a client's default
+    // (INT_MAX ms) as a real keepalive timer of 24.8 days, and only an explicit INT_MAX as
+    // none (chttp2_transport.cc, read_channel_args; ChannelArgs::GetDurationFromIntMillis).
+    // Any gRPC timer sets its timer shard waking on a phase of its own (README, "Idle and
+    // memory"). The call has no deadline for the same reason: RegistrationLoop times it out.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, INT_MAX);
     channel_ = grpc::CreateCustomInsecureChannelFromFd("unix:" + owner_.kubeletSocket_,
                                                        connection.value().release(), args);
     stub_ = v1beta1::Registration::NewStub(channel_);
-    context_.set_deadline(std::chrono::system_clock::now() + kRegisterDeadline);
     request_.set_version("v1beta1");
     request_.set_endpoint(owner_.endpoint_);
     request_.set_resource_name(owner_.resourceName_);

@@ -29,7 +29,8 @@ class Registrar {
   // waits for `done` before starting another.
   void start(rpc::AsyncServer& server, std::function<void(grpc::Status)> done);
 
-  // Cancels the attempt in flight, if any; its `done` still runs (CANCELLED).
+  // Cancels the attempt in flight, if any; its `done` still runs (CANCELLED). The call
+  // has no deadline of its own: this is how the caller (RegistrationLoop) times it out.
   void cancel();
 
   // Destruction cancels and waits for the attempt in flight, so `done` never outlives it:

@@ -33,7 +33,10 @@ const char* toString(RegistrationLoop::State state) {
 RegistrationLoop::RegistrationLoop(Config config, base::Timers& timers, Effects& effects)
     : config_(std::move(config)), timers_(timers), effects_(effects) {}
 
-RegistrationLoop::~RegistrationLoop() { timers_.cancel(timer_); }
+RegistrationLoop::~RegistrationLoop() {
+  timers_.cancel(timer_);
+  timers_.cancel(registerTimer_);
+}
 
 void RegistrationLoop::setTimer(base::Timers::Clock::duration delay,
                                 void (RegistrationLoop::*then)()) {
@@ -101,11 +104,29 @@ void RegistrationLoop::requestRegistration() {
   registeringWith_ = effects_.kubeletSocket();
   state_ = State::kRegistering;
   effects_.endStreams(++generation_);
+  // The timeout is ours, not a gRPC deadline: a deadline would arm a timer in gRPC's timer
+  // shards, and one timer is enough to set a shard waking on a phase of its own, once a
+  // second for good (README, "Idle and memory").
+  registerTimer_ = timers_.after(config_.registerTimeout, [this] {
+    registerTimer_ = 0;
+    registerTimedOut();
+  });
   effects_.startRegister();
+}
+
+void RegistrationLoop::registerTimedOut() {
+  registerTimedOut_ = true;
+  effects_.cancelRegister();  // its outcome comes back through registerDone()
 }
 
 void RegistrationLoop::registerDone(const base::Status& status) {
   registerInFlight_ = false;
+  timers_.cancel(registerTimer_);
+  registerTimer_ = 0;
+  base::Status outcome = status;
+  if (std::exchange(registerTimedOut_, false) && !status) {
+    outcome = base::Error{"no answer within " + ms(config_.registerTimeout), status.error().code};
+  }
   // A trigger that came while this attempt was in flight only hurries a retry. After a
   // success there is nothing to hurry: the kubelet that answered is alive, and if it
   // dies its stream ends and we register again.
@@ -115,7 +136,7 @@ void RegistrationLoop::registerDone(const base::Status& status) {
     if (hurry) requestRegistration();
     return;
   }
-  if (status) {
+  if (outcome) {
     failures_ = 0;
     if (effects_.kubeletSocket() != registeringWith_) {
       // kubelet.sock was replaced while Register was in flight: the kubelet that answered
@@ -140,7 +161,7 @@ void RegistrationLoop::registerDone(const base::Status& status) {
     requestRegistration();
   } else {
     scheduleRetry(
-        "registering with " + config_.kubeletSocket + " failed (" + status.error().message + ")",
+        "registering with " + config_.kubeletSocket + " failed (" + outcome.error().message + ")",
         State::kBackoff);
   }
 }
@@ -215,6 +236,8 @@ void RegistrationLoop::check() {
 void RegistrationLoop::stop() {
   timers_.cancel(timer_);
   timer_ = 0;
+  timers_.cancel(registerTimer_);
+  registerTimer_ = 0;
   if (registerInFlight_) effects_.cancelRegister();
   stopListening();
   state_ = State::kStopped;

@@ -72,6 +72,10 @@ class RegistrationLoop {
     std::string resourceName;   // for log lines
     base::Duration backoffInitial{50};
     base::Duration backoffMax{5000};  // also the retry period while not serving
+    // How long a Register may take before it is cancelled and counted as failed. Inside
+    // Register the kubelet dials us back (10 s at most) and then asks GetDevicePluginOptions
+    // with no deadline (docs/architecture.md, "What the kubelet does").
+    base::Duration registerTimeout{15000};
   };
 
   RegistrationLoop(Config config, base::Timers& timers, Effects& effects);
@@ -108,6 +112,7 @@ class RegistrationLoop {
   void stopListening();
   void becomeUnregistered(const std::string& why);
   void setTimer(base::Timers::Clock::duration delay, void (RegistrationLoop::*then)());
+  void registerTimedOut();
   bool listening() const { return state_ != State::kNotServing && state_ != State::kStopped; }
 
   const Config config_;
@@ -116,13 +121,15 @@ class RegistrationLoop {
   State state_ = State::kNotServing;
   bool readyReported_ = false;
   bool registerInFlight_ = false;
-  bool registerWanted_ = false;  // a trigger came while Register was in flight
-  unsigned failures_ = 0;        // consecutive registration failures
+  bool registerWanted_ = false;    // a trigger came while Register was in flight
+  bool registerTimedOut_ = false;  // the Register in flight was cancelled for taking too long
+  unsigned failures_ = 0;          // consecutive registration failures
   uint64_t generation_ = 0;
   std::optional<FileId> registeringWith_;  // kubelet.sock when the last Register began
   std::optional<FileId> registeredWith_;
-  std::string serveProblem_;  // the last "cannot serve" reason logged
-  base::Timers::TimerId timer_ = 0;
+  std::string serveProblem_;                 // the last "cannot serve" reason logged
+  base::Timers::TimerId timer_ = 0;          // serve, retry or backoff
+  base::Timers::TimerId registerTimer_ = 0;  // the Register in flight's timeout
 };
 
 const char* toString(RegistrationLoop::State state);

@@ -69,7 +69,8 @@ class Worker::Impl final : private RegistrationLoop::Effects {
                        .kubeletSocket = config_.kubeletSocket,
                        .resourceName = config_.resourceName,
                        .backoffInitial = config_.backoffInitial,
-                       .backoffMax = config_.backoffMax},
+                       .backoffMax = config_.backoffMax,
+                       .registerTimeout = config_.registerTimeout},
                       loop_, *this),
         log_(base::logger("worker")) {
     if (config_.notifyFd >= 0) notifier_ = Notifier(config_.notifyFd, config_.name);

@@ -66,6 +66,7 @@ base::Result<WorkerConfig> makeWorkerConfig(const ResourceSpec& spec,
                        "' for register-backoff-max: below register-backoff (" +
                        settings.text("register-backoff") + ")"};
   }
+  config.registerTimeout = settings.duration("register-timeout");
   config.pollInterval = settings.duration("poll-interval");
   config.poll = settings.text("watch") == "poll";
   config.logLevel = spdlog::level::from_str(settings.text("log-level"));

@@ -24,7 +24,7 @@ struct WorkerConfig {
   uint32_t sharedCount = 0;
   int notifyFd = -1;
   base::Duration resync{}, recheck{}, health{}, heartbeat{}, backoffInitial{}, backoffMax{},
-      pollInterval{};
+      registerTimeout{}, pollInterval{};
   bool poll = false;
   spdlog::level::level_enum logLevel = spdlog::level::info;
   base::LogFormat logFormat = base::LogFormat::kText;
