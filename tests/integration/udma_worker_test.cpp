@@ -310,6 +310,23 @@ TEST_F(UdmaWorkerTest, RetriesAKubeletSocketNobodyListensOnAndSaysWhy) {
   EXPECT_EQ(kubelet_.resource(kResource)->registrations, 1);
 }
 
+// A kubelet.sock that accepts connections and never answers: the Register call has no
+// gRPC deadline, so only the worker's own --register-timeout gets it cancelled and retried.
+TEST_F(UdmaWorkerTest, CancelsARegisterNobodyAnswersAtItsTimeoutAndRetries) {
+  ASSERT_OK(node_.charDevice("/dev/udmabuf"));
+  std::filesystem::create_directories(node_.kubeletDir());
+  const std::string kubeletSocket = node_.kubeletDir() + "/kubelet.sock";
+  auto silent = base::listenUnix(kubeletSocket);  // listens, never accepts
+  ASSERT_OK(silent);
+  auto worker = startWorker({"--register-timeout", "1s"});
+  ASSERT_TRUE(worker->awaitLog(
+      "registering with " + kubeletSocket + " failed (no answer within 1000ms)", kTimeout))
+      << worker->log();
+  ASSERT_OK(kubelet_.start());  // a kubelet.sock of its own: the worker registers with it
+  ASSERT_TRUE(kubelet_.waitFor(advertises(1000, 1000), kTimeout)) << worker->log();
+  EXPECT_EQ(kubelet_.resource(kResource)->registrations, 1);
+}
+
 TEST_F(UdmaWorkerTest, WaitsForAMissingPluginDir) {
   ASSERT_OK(node_.charDevice("/dev/udmabuf"));
   auto worker = startWorker();
