@@ -206,6 +206,21 @@ TEST_F(RegistrationLoopTest, ARegisterWithNoAnswerIsCancelledAtTheTimeoutAndRetr
   EXPECT_EQ(timers_.pending(), 0u) << "the timeout goes with the answer";
 }
 
+// An answer that comes in the same instant as the timeout, before the cancel takes, is
+// what happened: a refusal keeps its reason, a success registers.
+TEST_F(RegistrationLoopTest, AnAnswerRacingTheTimeoutIsReportedAsItself) {
+  testing::LogCapture log("registration");
+  loop_.start();
+  timers_.advance(15s);
+  loop_.registerDone(kRefused);
+  EXPECT_THAT(log.text(), ::testing::HasSubstr("failed (2: the ResourceName is invalid)"));
+  EXPECT_THAT(log.text(), ::testing::Not(::testing::HasSubstr("no answer")));
+  timers_.advance(50ms);
+  timers_.advance(15s);
+  loop_.registerDone(kOk);
+  EXPECT_EQ(loop_.state(), State::kRegistered);
+}
+
 // Losing our socket restarts the serve and retry timers; the Register in flight keeps its
 // timeout, or a kubelet that never answers would hold registration up for good.
 TEST_F(RegistrationLoopTest, ARegisterKeepsItsTimeoutWhenOurSocketIsLostMeanwhile) {

@@ -10,6 +10,9 @@ namespace {
 
 std::string ms(base::Duration d) { return std::to_string(d.count()) + "ms"; }
 
+// gRPC's code for a cancelled call, as Effects::startRegister's outcome carries it.
+constexpr int kCancelled = 1;
+
 }  // namespace
 
 const char* toString(RegistrationLoop::State state) {
@@ -123,9 +126,10 @@ void RegistrationLoop::registerDone(const base::Status& status) {
   registerInFlight_ = false;
   timers_.cancel(registerTimer_);
   registerTimer_ = 0;
+  // Our cancel's outcome says why; any other (an answer that came first) speaks for itself.
   base::Status outcome = status;
-  if (std::exchange(registerTimedOut_, false) && !status) {
-    outcome = base::Error{"no answer within " + ms(config_.registerTimeout), status.error().code};
+  if (std::exchange(registerTimedOut_, false) && !status && status.error().code == kCancelled) {
+    outcome = base::Error{"no answer within " + ms(config_.registerTimeout), kCancelled};
   }
   // A trigger that came while this attempt was in flight only hurries a retry. After a
   // success there is nothing to hurry: the kubelet that answered is alive, and if it

@@ -38,7 +38,7 @@ class RegistrationLoop {
     kStopped,
   };
 
-  // What the loop acts on: in the worker, its PluginSocket, Registrar, StreamHub and
+  // What the loop acts on: in the worker, its ListeningSocket, Registrar, StreamHub and
   // Notifier; in tests, a fake that records the calls.
   class Effects {
    public:
@@ -56,8 +56,11 @@ class RegistrationLoop {
     // unhealthy when an old stream ends after a new registration (docs/architecture.md, "What the
     // kubelet does").
     virtual void endStreams(uint64_t generation) = 0;
-    // Starts Register; the worker calls registerDone() with its outcome.
+    // Starts Register; the worker calls registerDone() with its outcome: ok, or an Error
+    // whose code is gRPC's status code (1, CANCELLED, for a cancelled call).
     virtual void startRegister() = 0;
+    // Cancels the Register in flight; registerDone() still follows, once, with whatever
+    // outcome the call had (ok if the answer came first).
     virtual void cancelRegister() = 0;
     // Reports: serving (or waiting for the plugin dir) for the first time; registered;
     // no longer registered, and why.
