@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/format.h"
+#include "rpc/unary_call.h"
 
 namespace mvf::kubelet {
 namespace {
@@ -17,34 +18,9 @@ constexpr const char* kCheckpoint = "kubelet_internal_checkpoint";
 // The kubelet dials a registering plugin with a 10 s blocking dial (plugin/v1beta1/client.go).
 constexpr auto kDialTimeout = 10s;
 // The kubelet puts no deadline on GetDevicePluginOptions or Allocate; a stand-in that
-// hangs forever on a broken plugin would hang the test, so it gives up after this.
+// hangs forever on a broken plugin would hang the test, so it gives up after this, with no
+// deadline on the wire either (rpc::callUntil).
 constexpr auto kCallTimeout = 30s;
-
-// Makes the unary call `start` begins on the queue it is given (a stub's Async method) and
-// waits for its outcome, as the kubelet does: with no deadline on the wire (grpc-go with
-// context.Background() sends no grpc-timeout), so the plugin arms no deadline timer. The
-// stand-in still gives up after kCallTimeout by cancelling the call: DEADLINE_EXCEEDED.
-template <typename Response, typename Start>
-grpc::Status callWithoutDeadline(Start start, Response* response) {
-  grpc::ClientContext context;
-  grpc::CompletionQueue queue;
-  grpc::Status status;
-  auto reader = start(&context, &queue);
-  reader->Finish(response, &status, &status);
-  void* tag = nullptr;
-  bool ok = false;
-  bool answered = queue.AsyncNext(&tag, &ok, std::chrono::system_clock::now() + kCallTimeout) ==
-                  grpc::CompletionQueue::GOT_EVENT;
-  if (!answered) {
-    context.TryCancel();
-    queue.Next(&tag, &ok);  // Finish completes, cancelled
-    status = {grpc::StatusCode::DEADLINE_EXCEEDED, "the plugin did not answer within 30 s"};
-  }
-  queue.Shutdown();
-  while (queue.Next(&tag, &ok)) {
-  }
-  return status;
-}
 
 bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
 bool isLowerAlnum(char c) {
@@ -286,7 +262,8 @@ grpc::Status KubeletStandIn::registerPlugin(const v1beta1::RegisterRequest& requ
   }
   client->stub = v1beta1::DevicePlugin::NewStub(client->channel);
   v1beta1::DevicePluginOptions options;
-  grpc::Status status = callWithoutDeadline(
+  grpc::Status status = rpc::callUntil(
+      std::chrono::system_clock::now() + kCallTimeout,
       [&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
         return client->stub->AsyncGetDevicePluginOptions(context, v1beta1::Empty(), queue);
       },
@@ -400,7 +377,8 @@ grpc::Status KubeletStandIn::allocate(const std::string& resource,
     }
     client = it->second;
   }
-  return callWithoutDeadline(
+  return rpc::callUntil(
+      std::chrono::system_clock::now() + kCallTimeout,
       [&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
         return client->stub->AsyncAllocate(context, request, queue);
       },

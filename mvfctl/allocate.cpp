@@ -5,6 +5,7 @@
 #include "base/process.h"
 #include "mvfctl/command.h"
 #include "proto/reflection.h"
+#include "rpc/unary_call.h"
 
 namespace mvf::mvfctl {
 
@@ -34,10 +35,14 @@ int runAllocate(const std::vector<std::string>& args) {
       for (const auto& id : base::splitList(group, ',')) container->add_devices_ids(id);
     }
   }
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stub = connect(*where);
   v1beta1::AllocateResponse response;
-  grpc::Status status = connect(*where)->Allocate(&context, request, &response);
+  grpc::Status status = rpc::callUntil(
+      std::chrono::system_clock::now() + std::chrono::seconds(10),
+      [&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
+        return stub->AsyncAllocate(context, request, queue);
+      },
+      &response);
   if (!status.ok()) {
     std::cerr << "mvfctl: " << failure("Allocate", *where, status) << "\n";
     return base::kExitFailure;

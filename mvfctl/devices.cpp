@@ -1,8 +1,12 @@
 // mvfctl devices: what a worker advertises, from its first ListAndWatch message (or every one).
+#include <atomic>
+#include <future>
 #include <iostream>
+#include <thread>
 
 #include "base/process.h"
 #include "mvfctl/command.h"
+#include "rpc/unary_call.h"
 
 namespace mvf::mvfctl {
 
@@ -35,11 +39,13 @@ int runDevices(const std::vector<std::string>& args) {
   if (!where) return base::kExitUsage;
 
   auto stub = connect(*where);
-  grpc::ClientContext optionsContext;
-  optionsContext.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1beta1::DevicePluginOptions pluginOptions;
-  grpc::Status status =
-      stub->GetDevicePluginOptions(&optionsContext, v1beta1::Empty(), &pluginOptions);
+  grpc::Status status = rpc::callUntil(
+      std::chrono::system_clock::now() + std::chrono::seconds(5),
+      [&](grpc::ClientContext* context, grpc::CompletionQueue* queue) {
+        return stub->AsyncGetDevicePluginOptions(context, v1beta1::Empty(), queue);
+      },
+      &pluginOptions);
   if (!status.ok()) {
     std::cerr << "mvfctl: " << failure("GetDevicePluginOptions", *where, status) << "\n";
     return base::kExitFailure;
@@ -51,7 +57,18 @@ int runDevices(const std::vector<std::string>& args) {
 
   bool watch = values.count("watch") > 0;
   grpc::ClientContext context;
-  if (!watch) context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Without --watch, a worker that sends no list within 5 s has the stream cancelled from
+  // here: no deadline on the wire (rpc/unary_call.h says why).
+  std::promise<void> read;
+  std::atomic<bool> gaveUp = false;
+  std::thread watchdog;
+  if (!watch) {
+    watchdog = std::thread([&context, &gaveUp, done = read.get_future()] {
+      if (done.wait_for(std::chrono::seconds(5)) == std::future_status::ready) return;
+      gaveUp = true;
+      context.TryCancel();
+    });
+  }
   auto reader = stub->ListAndWatch(&context, v1beta1::Empty());
   v1beta1::ListAndWatchResponse list;
   bool any = false;
@@ -64,6 +81,10 @@ int runDevices(const std::vector<std::string>& args) {
     }
   }
   status = reader->Finish();
+  read.set_value();
+  if (watchdog.joinable()) watchdog.join();
+  if (gaveUp && !any)
+    status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
   if (!any) {
     std::cerr << "mvfctl: " << failure("ListAndWatch", *where, status) << "\n";
     return base::kExitFailure;

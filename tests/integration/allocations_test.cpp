@@ -1,7 +1,8 @@
 // `mvfctl allocations` as an operator meets it: the pairings the kubelet's pod-resources API
 // reports for this plugin's resources after real Allocates, what a shared ID grants (from
 // the supervisor), and its errors within their timeout — the socket missing, a socket that
-// never answers, one nobody listens on, bad options. Also `mvfctl kubelet`'s commands.
+// never answers, one nobody listens on, bad options. Also `mvfctl kubelet`'s commands, and
+// `mvfctl health` against a status socket that never answers.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -277,6 +278,22 @@ TEST(AllocationsErrors, ASocketThatNeverAnswersExits1WithinTheTimeout) {
     auto wanted = timeout == "1s" ? 1s : 5s;
     EXPECT_GE(took, wanted - 100ms) << timeout;  // it waited; the message says it gave up
   }
+}
+
+// The chart's probes run `mvfctl health`. Against a status socket that never answers it
+// gives up after its 3 s by itself: the call carries no deadline (rpc/unary_call.h).
+TEST(HealthErrors, AStatusSocketThatNeverAnswersExits1AfterItsTimeout) {
+  FakeNode node;
+  base::UniqueFd listener = node.unixSocket("/run/status.sock");  // accepts, never answers
+  ASSERT_TRUE(listener);
+  std::string socket = node.host("/run/status.sock");
+  auto began = Clock::now();
+  auto result = mvfctl({"health", "--status-socket", socket});
+  auto took = Clock::now() - began;
+  EXPECT_EQ(result.exitCode, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("the supervisor does not answer on " + socket +
+                                       ": DEADLINE_EXCEEDED: Deadline Exceeded"));
+  EXPECT_GE(took, 3s - 100ms) << "it waited; the message says it gave up";
 }
 
 TEST(AllocationsErrors, ASocketNobodyListensOnIsAClearError) {
