@@ -1,5 +1,8 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 
 #include "base/result.h"
@@ -24,5 +27,46 @@ Status probeUnixSocket(const std::string& path);
 // socket() + bind() + listen(), non-blocking and close-on-exec: the listening fd, or an
 // Error "bind(/path): Address already in use" whose code is the errno.
 Result<UniqueFd> listenUnix(const std::string& path);
+
+// Owns a listening unix socket at a path: binds and accepts itself and hands each
+// connection on (a gRPC server takes it with grpc::AddInsecureChannelFromFd). So gRPC
+// never unlinks the path on our behalf (it would, by name: possibly another instance's
+// fresh socket), and a connection costs gRPC no handshake: a listening port of gRPC's own
+// arms a 120 s handshake timer for each, and one timer is enough to set a timer shard
+// waking on a phase of its own (README, "Idle and memory"). An existing socket file is
+// replaced only when nobody answers on it; close() removes the file only while it is
+// still our inode.
+class ListeningSocket {
+ public:
+  // `take` gets each accepted connection: a non-blocking, close-on-exec fd it owns.
+  ListeningSocket(std::string path, std::function<void(int)> take);
+  ~ListeningSocket();
+  ListeningSocket(const ListeningSocket&) = delete;
+  ListeningSocket& operator=(const ListeningSocket&) = delete;
+
+  // Binds and listens, mode 0600. Error codes: ENOENT — the directory does not exist
+  // (yet); EADDRINUSE — another process answers on the path (never taken over); others —
+  // the failing call's errno.
+  Status listen();
+
+  bool listening() const { return static_cast<bool>(fd_); }
+  int fd() const { return fd_.get(); }
+
+  // Accepts every pending connection and hands it to `take`.
+  void acceptPending();
+
+  // Whether the file at the path is still the socket we bound.
+  bool ownsPath() const;
+
+  // Stops listening and removes the file if it is still ours.
+  void close();
+
+ private:
+  const std::string path_;
+  const std::function<void(int)> take_;
+  UniqueFd fd_;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+};
 
 }  // namespace mvf::base

@@ -11,6 +11,7 @@
 // thread here wakes only when a call does something.
 #include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <grpcpp/support/async_unary_call.h>
 #include <pthread.h>
 #include <sys/resource.h>
@@ -140,7 +141,7 @@ class LargeCallLane {
 class AsyncServer {
  public:
   // Builds and starts a server with `services`, listening on `address` ("unix:///path"),
-  // or on nothing for "" (connections are then handed in: grpc::AddInsecureChannelFromFd).
+  // or on nothing for "" (connections are then handed in: adopt()).
   // Null when gRPC cannot build it (it has logged why).
   static std::unique_ptr<AsyncServer> start(const std::vector<grpc::Service*>& services,
                                             const std::string& address = "") {
@@ -171,7 +172,8 @@ class AsyncServer {
   // sending many large requests makes the process hold no more than one message could.
   static constexpr size_t kLargeCallBudgetBytes = 4 * 1024 * 1024;
 
-  grpc::Server& server() { return *server_; }
+  // Serves a connection accepted elsewhere (base::ListeningSocket); takes `fd`.
+  void adopt(int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); }
   // Every call and client operation of this process's gRPC work completes here.
   grpc::ServerCompletionQueue& queue() { return *queue_; }
 

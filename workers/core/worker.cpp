@@ -18,12 +18,12 @@
 #include "base/logging.h"
 #include "base/process.h"
 #include "base/runtime.h"
+#include "base/unix_socket.h"
 #include "workers/core/cdi_spec.h"
 #include "workers/core/health_check.h"
 #include "workers/core/inventory.h"
 #include "workers/core/notifier.h"
 #include "workers/core/plugin_service.h"
-#include "workers/core/plugin_socket.h"
 #include "workers/core/registrar.h"
 #include "workers/core/registration_loop.h"
 #include "workers/core/worker_metrics.h"
@@ -87,7 +87,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
       return base::kExitFailure;
     }
     service_.serve(*server_);
-    socket_.emplace(config_.socketPath, server_->server());
+    socket_.emplace(config_.socketPath, [this](int fd) { server_->adopt(fd); });
 
     log_->info("starting: resource {} mode {} socket {} host root {}{}", config_.resourceName,
                config_.mode == Mode::kShared ? "shared" : "exclusive", config_.socketPath,
@@ -366,7 +366,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   StreamHub hub_;
   PluginService service_;
   std::unique_ptr<rpc::AsyncServer> server_;
-  std::optional<PluginSocket> socket_;
+  std::optional<base::ListeningSocket> socket_;  // ours in the plugin dir
   base::InstanceLock lock_;
   base::DirWatcher watcher_;
   Notifier notifier_;
