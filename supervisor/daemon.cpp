@@ -1,10 +1,10 @@
 #include "supervisor/daemon.h"
 
-#include <grpcpp/grpcpp.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "base/event_loop.h"
 #include "base/logging.h"
@@ -26,35 +27,72 @@
 namespace mvf::supervisor {
 namespace {
 
-using namespace std::chrono_literals;
+// The status socket: its gRPC server, and the socket it accepts on. A ListeningSocket, as
+// a worker's, so that a connection (the chart's probes open one every 10 s each) costs
+// gRPC no handshake timer; accepted on a thread of its own, never on the loop, which can
+// be busy for seconds (asking each worker for --check-config on SIGHUP): the probes must
+// get their answer meanwhile (status_service.h). The thread sleeps in poll() until a
+// connection or the stop comes.
+class StatusServer {
+ public:
+  // Listens on `path`, whose dir is created if missing; a live supervisor already
+  // answering there is not ours to replace (an Error, EADDRINUSE); or the Error of the
+  // failing step.
+  static base::Result<std::unique_ptr<StatusServer>> start(const std::string& path,
+                                                           StatusService& service) {
+    std::error_code ec;
+    auto dir = std::filesystem::path(path).parent_path();
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return base::Error{"mkdir " + dir.string() + ": " + ec.message(), ec.value()};
+    auto server = rpc::AsyncServer::start({service.service()});
+    if (!server) return base::Error{"cannot start the gRPC server"};
+    service.serve(*server);
+    base::UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
+    if (!stop) return base::Error{std::string("eventfd: ") + std::strerror(errno), errno};
+    std::unique_ptr<StatusServer> out(new StatusServer(path, std::move(server), std::move(stop)));
+    if (auto listened = out->socket_.listen(); !listened) return listened.error();
+    out->thread_ = std::thread([raw = out.get()] { raw->acceptUntilStopped(); });
+    return out;
+  }
 
-// The status socket's server, and the socket it accepts on: a ListeningSocket, as a
-// worker's, so that the chart's probes (every 10 s) cost gRPC no handshake timer.
-struct StatusServer {
-  std::unique_ptr<rpc::AsyncServer> server;
-  std::unique_ptr<base::ListeningSocket> socket;
+  // Stops accepting, removes the socket file if it is still ours, and stops the server.
+  ~StatusServer() {
+    uint64_t one = 1;
+    if (thread_.joinable()) {
+      if (::write(stop_.get(), &one, sizeof(one)) != sizeof(one)) {
+        base::logger("supervisor")->error("eventfd write: {}", std::strerror(errno));
+      }
+      thread_.join();
+    }
+    socket_.close();
+    server_->stop(std::chrono::milliseconds(500));
+  }
+
+ private:
+  StatusServer(const std::string& path, std::unique_ptr<rpc::AsyncServer> server,
+               base::UniqueFd stop)
+      : server_(std::move(server)),
+        socket_(path, [this](int fd) { server_->adopt(fd); }),
+        stop_(std::move(stop)) {}
+
+  void acceptUntilStopped() {
+    for (;;) {
+      pollfd fds[] = {{socket_.fd(), POLLIN, 0}, {stop_.get(), POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        base::logger("supervisor")->error("poll on the status socket: {}", std::strerror(errno));
+        return;
+      }
+      if (fds[1].revents != 0) return;
+      socket_.acceptPending();
+    }
+  }
+
+  std::unique_ptr<rpc::AsyncServer> server_;
+  base::ListeningSocket socket_;
+  base::UniqueFd stop_;  // an eventfd: written once, to end the thread
+  std::thread thread_;
 };
-
-// Listens on the status socket, whose dir is created if missing; a live supervisor
-// already answering there is not ours to replace.
-base::Result<StatusServer> serveStatus(const std::string& path, StatusService& service,
-                                       base::EventLoop& loop) {
-  std::error_code ec;
-  auto dir = std::filesystem::path(path).parent_path();
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return base::Error{"mkdir " + dir.string() + ": " + ec.message(), ec.value()};
-  StatusServer out;
-  out.server = rpc::AsyncServer::start({service.service()});
-  if (!out.server) return base::Error{"cannot start the gRPC server"};
-  service.serve(*out.server);
-  rpc::AsyncServer* server = out.server.get();
-  out.socket =
-      std::make_unique<base::ListeningSocket>(path, [server](int fd) { server->adopt(fd); });
-  if (auto listened = out.socket->listen(); !listened) return listened.error();
-  base::ListeningSocket* socket = out.socket.get();
-  loop.watchFd(socket->fd(), [socket] { socket->acceptPending(); });
-  return out;
-}
 
 }  // namespace
 
@@ -71,9 +109,8 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
   if (::getpid() != 1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) != 0) {
     log->warn("prctl(PR_SET_CHILD_SUBREAPER): {}", std::strerror(errno));
   }
-  base::EventLoop loop;
   StatusService status;
-  auto server = serveStatus(config.statusSocket, status, loop);
+  auto server = StatusServer::start(config.statusSocket, status);
   if (!server) {
     log->error("cannot serve the status socket: {}", server.error().message);
     return base::kExitFailure;
@@ -81,6 +118,7 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
   log->info("mvf-supervisor {} (pid {}): workers {} from {}; status on {}", base::kVersion,
             ::getpid(), fmt::join(config.workers, ","), config.workersDir, config.statusSocket);
 
+  base::EventLoop loop;
   ProcessLauncher launcher;
   // The Prometheus endpoint, when on: it shows the snapshot published last, as the status
   // socket does, so a scrape never waits on the loop or a worker.
@@ -157,9 +195,7 @@ int runDaemon(SupervisorConfig config, std::vector<std::string> configArgs,
   if (metrics) serveMetrics();
   supervisor.start();
   loop.run();
-  loop.unwatchFd(server.value().socket->fd());
-  server.value().socket->close();  // removes the file, if it is still ours
-  server.value().server->stop(500ms);
+  server.value().reset();
   log->info("stopped");
   return base::kExitOk;
 }

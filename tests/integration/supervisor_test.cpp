@@ -159,6 +159,29 @@ TEST_F(SupervisorTest, AWorkerThatStopsHeartbeatingIsKilledAndRestarted) {
   EXPECT_TRUE(restarted);
 }
 
+// The loop can be busy for seconds: on SIGHUP it asks each worker binary for its settings
+// (--check-config, 5 s at most), and this fixture never answers. The status socket is
+// served off the loop, so the chart's probes still get their answer meanwhile.
+TEST_F(SupervisorTest, TheStatusSocketAnswersWhileTheLoopWaitsOnAWorkerBinary) {
+  replaceWithFixture("vfio", "behave");
+  ASSERT_OK(kubelet_.start());
+  startSupervisor();
+  ASSERT_TRUE(awaitStatus([](const v1::SupervisorStatus& s) {
+    return worker(s, "vfio")->state() == v1::WorkerStatus::running;
+  }));
+  ASSERT_EQ(startTimes().size(), 1u);
+  supervisor_->signal(SIGHUP);
+  // The fixture started again: as `--check-config`, which the loop now waits on.
+  ASSERT_TRUE(
+      awaitStatus([this](const v1::SupervisorStatus&) { return startTimes().size() == 2; }));
+  auto live = runCommand({MVFCTL, "health", "--status-socket", statusSocket()});
+  EXPECT_EQ(live.exitCode, 0) << live.output;
+  EXPECT_THAT(live.output, HasSubstr("answers"));
+  EXPECT_THAT(log(), ::testing::Not(HasSubstr("gave no answer")))
+      << "answered while the loop waited";
+  ASSERT_TRUE(supervisor_->awaitLog("--check-config gave no answer within 5 s", kTimeout)) << log();
+}
+
 TEST_F(SupervisorTest, AWorkerNeverReadyIsKilledAsNotReady) {
   replaceWithFixture("udma", "never-ready");
   ASSERT_OK(kubelet_.start());
