@@ -83,7 +83,8 @@ Status ListeningSocket::listen() {
       if (probe.error().code != ECONNREFUSED) return probe.error();
     }
     // A socket nobody listens on, or a plain file or symlink where our socket belongs:
-    // junk the kubelet itself would delete on its next start.
+    // junk in a directory that is ours to serve in (the kubelet, too, deletes it from its
+    // plugin dir on its next start).
     logger("socket")->info("removing stale {} ({})", path_,
                            S_ISSOCK(st.st_mode) ? "nobody answers on it" : "not a socket");
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {

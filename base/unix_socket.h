@@ -38,7 +38,8 @@ Result<UniqueFd> listenUnix(const std::string& path);
 // still our inode.
 class ListeningSocket {
  public:
-  // `take` gets each accepted connection: a non-blocking, close-on-exec fd it owns.
+  // `take` (not empty) gets each accepted connection: a non-blocking, close-on-exec fd
+  // it owns. Not thread-safe: one thread calls the methods below at a time.
   ListeningSocket(std::string path, std::function<void(int)> take);
   ~ListeningSocket();
   ListeningSocket(const ListeningSocket&) = delete;

@@ -83,8 +83,9 @@ int runDevices(const std::vector<std::string>& args) {
   status = reader->Finish();
   read.set_value();
   if (watchdog.joinable()) watchdog.join();
-  if (gaveUp && !any)
+  if (gaveUp && !any && status.error_code() == grpc::StatusCode::CANCELLED) {
     status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
+  }
   if (!any) {
     std::cerr << "mvfctl: " << failure("ListAndWatch", *where, status) << "\n";
     return base::kExitFailure;

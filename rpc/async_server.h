@@ -141,7 +141,8 @@ class LargeCallLane {
 class AsyncServer {
  public:
   // Builds and starts a server with `services`, listening on `address` ("unix:///path"),
-  // or on nothing for "" (connections are then handed in: adopt()).
+  // or on nothing for "" (connections are then handed in: adopt(); the daemons do, and
+  // only the unit test listens through gRPC).
   // Null when gRPC cannot build it (it has logged why).
   static std::unique_ptr<AsyncServer> start(const std::vector<grpc::Service*>& services,
                                             const std::string& address = "") {
@@ -172,7 +173,8 @@ class AsyncServer {
   // sending many large requests makes the process hold no more than one message could.
   static constexpr size_t kLargeCallBudgetBytes = 4 * 1024 * 1024;
 
-  // Serves a connection accepted elsewhere (base::ListeningSocket); takes `fd`.
+  // Serves a connection accepted elsewhere (base::ListeningSocket); takes `fd`. Only
+  // before stop().
   void adopt(int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); }
   // Every call and client operation of this process's gRPC work completes here.
   grpc::ServerCompletionQueue& queue() { return *queue_; }
