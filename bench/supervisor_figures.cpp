@@ -211,6 +211,7 @@ int supervisorFigures(int rounds) {
       {"mvf-supervisor", "its loop: the workers' heartbeat events (5 s each)"},
       {"mvf-worker-<name>", "its loop: heartbeat (5 s), resync (30 s)"},
       {"mvf-grpc-cq", "our completion-queue thread: only when a call does something"},
+      {"mvf-status", "the supervisor's status socket: only when a client connects"},
       {"grpc_global_tim",
        "gRPC iomgr timers: a 1 s window (more once a gRPC timer puts shards out of phase)"},
       {"timer_manager", "gRPC EventEngine timers: a 1 s window"},

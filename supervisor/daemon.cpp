@@ -1,6 +1,7 @@
 #include "supervisor/daemon.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
@@ -52,6 +53,7 @@ class StatusServer {
     std::unique_ptr<StatusServer> out(new StatusServer(path, std::move(server), std::move(stop)));
     if (auto listened = out->socket_.listen(); !listened) return listened.error();
     out->thread_ = std::thread([raw = out.get()] { raw->acceptUntilStopped(); });
+    ::pthread_setname_np(out->thread_.native_handle(), "mvf-status");
     return out;
   }
 
