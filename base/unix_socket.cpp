@@ -58,8 +58,9 @@ Result<UniqueFd> listenUnix(const std::string& path) {
   return fd;
 }
 
-ListeningSocket::ListeningSocket(std::string path, std::function<void(int)> take)
-    : path_(std::move(path)), take_(std::move(take)) {}
+ListeningSocket::ListeningSocket(std::string path, std::function<void(int)> take,
+                                 NonSocket nonSocket)
+    : path_(std::move(path)), take_(std::move(take)), nonSocket_(nonSocket) {}
 
 ListeningSocket::~ListeningSocket() { close(); }
 
@@ -81,10 +82,11 @@ Status ListeningSocket::listen() {
       auto probe = probeUnixSocket(path_);
       if (probe) return Error{path_ + " is served by another process", EADDRINUSE};
       if (probe.error().code != ECONNREFUSED) return probe.error();
+    } else if (nonSocket_ == NonSocket::kRefuse) {
+      return Error{path_ + " exists and is not a socket; not removing it", EEXIST};
     }
-    // A socket nobody listens on, or a plain file or symlink where our socket belongs:
-    // junk in a directory that is ours to serve in (the kubelet, too, deletes it from its
-    // plugin dir on its next start).
+    // A socket nobody listens on, or (NonSocket::kRemove) a plain file or symlink where
+    // our socket belongs: junk, which the kubelet too deletes from its plugin dir.
     logger("socket")->info("removing stale {} ({})", path_,
                            S_ISSOCK(st.st_mode) ? "nobody answers on it" : "not a socket");
     if (::unlink(path_.c_str()) != 0 && errno != ENOENT) {

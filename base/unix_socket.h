@@ -38,16 +38,23 @@ Result<UniqueFd> listenUnix(const std::string& path);
 // still our inode.
 class ListeningSocket {
  public:
+  // What listen() does with a file at the path that is not a socket (a plain file, a
+  // symlink): remove it, where the whole path is ours (a worker's socket in the kubelet's
+  // plugin dir, which the kubelet itself cleans), or refuse, where an operator chose the
+  // path and a typo must not cost a file (the supervisor's --status-socket).
+  enum class NonSocket { kRemove, kRefuse };
+
   // `take` (not empty) gets each accepted connection: a non-blocking, close-on-exec fd
   // it owns. Not thread-safe: one thread calls the methods below at a time.
-  ListeningSocket(std::string path, std::function<void(int)> take);
+  ListeningSocket(std::string path, std::function<void(int)> take, NonSocket nonSocket);
   ~ListeningSocket();
   ListeningSocket(const ListeningSocket&) = delete;
   ListeningSocket& operator=(const ListeningSocket&) = delete;
 
   // Binds and listens, mode 0600. Error codes: ENOENT — the directory does not exist
-  // (yet); EADDRINUSE — another process answers on the path (never taken over); others —
-  // the failing call's errno.
+  // (yet); EADDRINUSE — another process answers on the path (never taken over); EEXIST —
+  // a file that is not a socket is there, with NonSocket::kRefuse; EISDIR — a directory
+  // is there; others — the failing call's errno.
   Status listen();
 
   bool listening() const { return static_cast<bool>(fd_); }
@@ -65,6 +72,7 @@ class ListeningSocket {
  private:
   const std::string path_;
   const std::function<void(int)> take_;
+  const NonSocket nonSocket_;
   UniqueFd fd_;
   dev_t dev_ = 0;
   ino_t ino_ = 0;

@@ -74,7 +74,9 @@ class StatusServer {
   StatusServer(const std::string& path, std::unique_ptr<rpc::AsyncServer> server,
                base::UniqueFd stop)
       : server_(std::move(server)),
-        socket_(path, [this](int fd) { server_->adopt(fd); }),
+        socket_(
+            path, [this](int fd) { server_->adopt(fd); },
+            base::ListeningSocket::NonSocket::kRefuse),
         stop_(std::move(stop)) {}
 
   void acceptUntilStopped() {

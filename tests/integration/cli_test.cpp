@@ -137,6 +137,25 @@ TEST(SupervisorCli, PerWorkerEnvVarsReachOneWorkerAndAPlainOneIsRefused) {
   EXPECT_THAT(result.output, HasSubstr("set MVF_VFIO_MODE instead"));
 }
 
+// --status-socket is the operator's path: a file already there that is no socket (a typo
+// naming the config file, say) is refused and kept, where a stale socket is replaced.
+TEST(SupervisorCli, AStatusSocketPathHoldingAFileIsRefusedAndTheFileKept) {
+  FakeNode node;
+  std::filesystem::create_directories(node.runDir());
+  const std::string path = node.runDir() + "/mvf.ini";
+  std::ofstream(path) << "precious\n";
+  ASSERT_TRUE(std::filesystem::is_regular_file(path));
+  auto result = runCommand({MVF_SUPERVISOR, "--kubelet-dir", node.kubeletDir(), "--run-dir",
+                            node.runDir(), "--status-socket", path, "--metrics-address", "off"});
+  EXPECT_EQ(result.exitCode, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("cannot serve the status socket: " + path +
+                                       " exists and is not a socket; not removing it"));
+  std::ifstream kept(path);
+  std::string content;
+  std::getline(kept, content);
+  EXPECT_EQ(content, "precious");
+}
+
 TEST(SupervisorCli, TheSupervisorLinksNoWorkerCode) {
   auto needed = runCommand({"readelf", "-d", MVF_SUPERVISOR});
   ASSERT_EQ(needed.exitCode, 0) << needed.output;

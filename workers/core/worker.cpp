@@ -87,7 +87,9 @@ class Worker::Impl final : private RegistrationLoop::Effects {
       return base::kExitFailure;
     }
     service_.serve(*server_);
-    socket_.emplace(config_.socketPath, [this](int fd) { server_->adopt(fd); });
+    socket_.emplace(
+        config_.socketPath, [this](int fd) { server_->adopt(fd); },
+        base::ListeningSocket::NonSocket::kRemove);
 
     log_->info("starting: resource {} mode {} socket {} host root {}{}", config_.resourceName,
                config_.mode == Mode::kShared ? "shared" : "exclusive", config_.socketPath,
