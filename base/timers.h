@@ -27,4 +27,15 @@ class Timers {
   virtual void cancel(TimerId id) = 0;
 };
 
+// The wait from `now` to the next whole multiple of `period` (> 0) since the clock's
+// epoch: in (0, period], so a timer re-armed on the tick does not fire twice. steady_clock
+// is CLOCK_MONOTONIC, time since boot, one clock for every process on the host
+// (clock_gettime(2)). A periodic timer re-armed with this falls due on the same ticks in
+// every process: the five workers' heartbeats wake the idle host, and the supervisor that
+// reads them, once per period instead of five times (README, "Idle and memory").
+inline Timers::Clock::duration untilNextTick(Timers::Clock::time_point now,
+                                             Timers::Clock::duration period) {
+  return period - now.time_since_epoch() % period;
+}
+
 }  // namespace mvf::base

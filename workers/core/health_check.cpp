@@ -81,7 +81,10 @@ void HealthCheck::update(const Scan& scan) {
 }
 
 void HealthCheck::armTimer() {
-  if (timer_ == 0) timer_ = loop_.after(interval_, [this] { poll(); });
+  // On host-wide ticks, as the worker's other periodic timers: several workers' polls
+  // wake the host once.
+  if (timer_ == 0)
+    timer_ = loop_.after(base::untilNextTick(loop_.now(), interval_), [this] { poll(); });
 }
 
 void HealthCheck::release(std::map<std::string, Held>::iterator it) {

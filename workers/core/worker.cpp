@@ -108,7 +108,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     registration_.start();
 
     loop_.watchFd(signals_.get(), [this] { onSignal(); });
-    loop_.after(config_.resync, [this] { resync(); });
+    loop_.after(base::untilNextTick(loop_.now(), config_.resync), [this] { resync(); });
     heartbeat();
     if (!loop_.run()) {
       log_->error("poll: {}", std::strerror(errno));
@@ -285,22 +285,24 @@ class Worker::Impl final : private RegistrationLoop::Effects {
     }
   }
 
+  // The periodic timers below fall on host-wide ticks (base::untilNextTick), so that the
+  // workers' coincide; the first comes within one period of the start.
   void startPolling() {
     polling_ = true;
-    loop_.after(config_.pollInterval, [this] { poll(); });
+    loop_.after(base::untilNextTick(loop_.now(), config_.pollInterval), [this] { poll(); });
   }
 
   void poll() {
     rescan("poll");
     registration_.check();
-    loop_.after(config_.pollInterval, [this] { poll(); });
+    loop_.after(base::untilNextTick(loop_.now(), config_.pollInterval), [this] { poll(); });
   }
 
   void resync() {
     rescan("resync");
     registration_.check();
     updateWatches();
-    loop_.after(config_.resync, [this] { resync(); });
+    loop_.after(base::untilNextTick(loop_.now(), config_.resync), [this] { resync(); });
   }
 
   // Only that the loop is alive: the counters went out when they changed, and the
@@ -308,7 +310,7 @@ class Worker::Impl final : private RegistrationLoop::Effects {
   // and parse, every 5 s, in each of six processes that are otherwise asleep).
   void heartbeat() {
     notifier_.send(Event::heartbeat);
-    loop_.after(config_.heartbeat, [this] { heartbeat(); });
+    loop_.after(base::untilNextTick(loop_.now(), config_.heartbeat), [this] { heartbeat(); });
   }
 
   void onWatchEvents() {
