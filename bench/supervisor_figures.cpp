@@ -10,6 +10,7 @@
 #include <map>
 #include <thread>
 
+#include "base/format.h"
 #include "bench/figures.h"
 #include "proto/deviceplugin.grpc.pb.h"
 #include "tests/support/fake_sysfs.h"
@@ -175,14 +176,15 @@ int supervisorFigures(int rounds) {
   int updatesAfter = 0;
   for (const auto& resource : kResources) updatesAfter += kubelet.resource(resource)->updates;
 
-  // Per thread name over the six processes: wakeups a second, threads, and why it wakes.
+  // Per thread name over the six processes: threads, wakeups and CPU a second, and why it
+  // wakes.
   struct Row {
     int threads = 0;
-    double wakeups = 0;
+    double wakeups = 0;  // per second
+    double cpuUs = 0;    // µs of CPU per second
   };
-  auto rows = [](const auto& from, const auto& to, double* cpu, double* wakeups) {
+  auto rows = [](const auto& from, const auto& to) {
     std::map<std::string, Row> out;
-    long long ns = 0;
     for (const auto& [key, thread] : to) {
       auto it = from.find(key);
       const ThreadUsage first = it == from.end() ? ThreadUsage{} : it->second;
@@ -190,26 +192,42 @@ int supervisorFigures(int rounds) {
       Row& row = out[name];
       ++row.threads;
       row.wakeups += static_cast<double>(thread.switches - first.switches) / kIdleSeconds;
-      ns += thread.cpuNs - first.cpuNs;
+      row.cpuUs += static_cast<double>(thread.cpuNs - first.cpuNs) / 1e3 / kIdleSeconds;
     }
-    *cpu = static_cast<double>(ns) / 1e9 / kIdleSeconds * 100.0;
-    *wakeups = 0;
-    for (const auto& [name, row] : out) *wakeups += row.wakeups;
     return out;
   };
-  double cpu = 0, wakeups = 0, bareCpu = 0, bareWakeups = 0;
-  auto plugin = rows(idleFrom, idleTo, &cpu, &wakeups);
-  rows(bareFrom, bareTo, &bareCpu, &bareWakeups);
+  // The sum of the rows whose name `pick` takes: {% of one core, wakeups a second}.
+  auto sum = [](const std::map<std::string, Row>& byName, auto pick) {
+    std::pair<double, double> total{0, 0};
+    for (const auto& [name, row] : byName) {
+      if (!pick(name)) continue;
+      total.first += row.cpuUs / 1e4;
+      total.second += row.wakeups;
+    }
+    return total;
+  };
+  auto all = [](const std::string&) { return true; };
+  // The threads gRPC starts, as against ours and the metrics exposer's.
+  auto grpcs = [](const std::string& name) {
+    return !name.starts_with("mvf-") && !name.starts_with("civetweb-");
+  };
+  auto plugin = rows(idleFrom, idleTo);
+  auto bareRows = rows(bareFrom, bareTo);
+  auto [cpu, wakeups] = sum(plugin, all);
+  auto [bareCpu, bareWakeups] = sum(bareRows, all);
   std::printf("%-46s %.3f %% of one core, %.1f wakeups/s, %d ListAndWatch messages\n",
               "idle 60 s, supervisor + five workers", cpu, wakeups, updatesAfter - updates);
   std::printf(
       "%-46s target <= 0.1 %%; six bare gRPC servers %.3f %%, %.1f wakeups/s; "
       "Go plugin 0.11-0.15 %%\n",
       "", bareCpu, bareWakeups);
+  auto [grpcCpu, grpcWakeups] = sum(plugin, grpcs);
+  std::printf("%-46s gRPC's threads %.3f %%, %.1f wakeups/s; ours and the exposer's %.3f %%\n", "",
+              grpcCpu, grpcWakeups, cpu - grpcCpu);
   // Why each thread wakes (README, "Idle and memory").
   const std::map<std::string, std::string> reasons = {
-      {"mvf-supervisor", "its loop: the workers' heartbeat events (5 s each)"},
-      {"mvf-worker-<name>", "its loop: heartbeat (5 s), resync (30 s)"},
+      {"mvf-supervisor", "its loop: the workers' heartbeat events, on shared 5 s ticks"},
+      {"mvf-worker-<name>", "its loop: heartbeat (5 s), resync (30 s), on host-wide ticks"},
       {"mvf-grpc-cq", "our completion-queue thread: only when a call does something"},
       {"mvf-status", "the supervisor's status socket: only when a client connects"},
       {"grpc_global_tim",
@@ -222,7 +240,11 @@ int supervisorFigures(int rounds) {
       {"event_engine", "gRPC EventEngine pool: only when gRPC hands it work"}};
   for (const auto& [name, row] : plugin) {
     auto reason = reasons.find(name);
-    std::printf("    %-24s %2d threads %6.2f/s  %s\n", name.c_str(), row.threads, row.wakeups,
+    auto bareRow = bareRows.find(name);
+    std::string bareText =
+        bareRow == bareRows.end() ? "" : fmt::format(" (bare {:.0f})", bareRow->second.cpuUs);
+    std::printf("    %-24s %2d threads %6.2f/s %6.0f us/s%-12s  %s\n", name.c_str(), row.threads,
+                row.wakeups, row.cpuUs, bareText.c_str(),
                 reason == reasons.end() ? "?" : reason->second.c_str());
   }
 
