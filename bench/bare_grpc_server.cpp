@@ -1,7 +1,8 @@
 // mvf-bare-grpc-server: the floor the plugin's idle CPU, wakeups and memory are held
 // against (README, "Benchmark"). A gRPC server built the way the workers are (Debian's
-// grpc++ 1.51, our generated DevicePlugin code, the same compiler flags) that does the
-// least a device plugin can: one AsyncService, one ListAndWatch call requested, and a
+// grpc++ 1.51, our generated DevicePlugin code, the same compiler flags, and the runtime
+// settings every daemon of ours starts with, base::tuneRuntime()) that does the least a
+// device plugin can: one AsyncService, one ListAndWatch call requested, and a
 // thread blocked on the completion queue without a timeout. What it wakes for, and what
 // it maps, are gRPC's own.
 //
@@ -12,9 +13,11 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/runtime.h"
 #include "proto/deviceplugin.grpc.pb.h"
 
 int main(int argc, char** argv) {
+  mvf::base::tuneRuntime();
   if (argc != 2) {
     std::fprintf(stderr, "usage: mvf-bare-grpc-server SOCKET_PATH\n");
     return 2;
